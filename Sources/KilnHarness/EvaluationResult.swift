@@ -1,0 +1,145 @@
+package import Foundation
+package import KilnTask
+
+/// The verdict on a candidate: correct, or the first reason it is not.
+///
+/// Candidate failures are values, not errors: the harness only throws when Kiln itself or the
+/// user's input is at fault.
+package enum Verdict: String, Codable, Sendable, Hashable {
+    /// Correct on every shape; timed.
+    case correct
+    /// Did not compile or link, or lacks the entry point.
+    case buildFailed = "build_failed"
+    /// Ran but computed something else than the oracle.
+    case wrongResult = "wrong_result"
+    /// The process crashed or ended before answering.
+    case crashed
+    /// A call ran past its deadline; its process group was killed.
+    case timedOut = "timed_out"
+    /// The candidate broke a rule of the harness: modified inputs, kept working after returning,
+    /// made a forbidden system call, tampered with the timer, or would run code outside its entry point.
+    case integrityViolation = "integrity_violation"
+}
+
+/// What an evaluation found on one shape.
+package struct ShapeResult: Codable, Sendable, Hashable {
+    /// The shape's name.
+    package var name: String
+    /// The shape's parameters, summarised.
+    package var parameters: String
+    /// Whether the candidate was correct on this shape; nil when it was not reached.
+    package var correct: Bool?
+    /// Why not, when it was not.
+    package var failure: String?
+    /// The largest absolute error seen on any checked call.
+    package var maxAbsError: Double?
+    /// The largest relative L2 error seen on any checked call.
+    package var relL2Error: Double?
+    /// How many calls' outputs were checked against the oracle.
+    package var checkedCalls: Int
+    /// The baseline's median time per call, seconds.
+    package var baselineSeconds: Double?
+    /// The candidate's median time per call, seconds.
+    package var candidateSeconds: Double?
+    /// The median of per-pair time ratios (baseline / candidate).
+    package var speedup: Double?
+    /// The 25th and 75th percentiles of those ratios.
+    package var speedupLow: Double?
+    /// See ``speedupLow``.
+    package var speedupHigh: Double?
+    /// The number of timed pairs.
+    package var pairs: Int
+    /// True when the ratios spread so widely that the median is not precise.
+    package var isNoisy: Bool
+    /// The candidate's rate, GFLOP/s.
+    package var gflops: Double?
+    /// The candidate's rate over the machine's measured all-core peak.
+    package var fractionOfPeak: Double?
+    /// The useful floating-point operations of one call.
+    package var flops: Double
+    /// The minimum bytes one call moves.
+    package var bytes: Double
+    /// Remarks: timing inconsistencies seen, noise, and the like.
+    package var notes: [String]
+}
+
+/// Everything an evaluation of one candidate found.
+package struct EvaluationResult: Codable, Sendable, Hashable {
+    /// True exactly when the verdict is ``Verdict/correct``.
+    package var correct: Bool
+    /// The verdict.
+    package var verdict: Verdict
+    /// The first reason the candidate failed, in one line; nil when correct.
+    package var failure: String?
+    /// The geometric mean over shapes of the median speedups; nil unless correct.
+    package var geomeanSpeedup: Double?
+    /// Per-shape detail.
+    package var shapes: [ShapeResult]
+    /// The task's name.
+    package var task: String
+    /// The candidate's display name.
+    package var candidate: String
+    /// The tunable configuration it was built with.
+    package var configuration: TunableConfiguration
+    /// The compiler flags it was built with, defines included.
+    package var flags: [String]
+    /// The compiler's output, capped.
+    package var buildLog: String
+    /// The machine it ran on.
+    package var machine: MachineProfile
+    /// A SHA-256 of everything that determined this result.
+    package var contentHash: String
+    /// True when this result came from the cache instead of being measured now.
+    package var isCached: Bool
+    /// The seed the input seeds were drawn from.
+    package var seed: UInt64
+    /// How long the evaluation took, seconds (of the run that measured it).
+    package var wallSeconds: Double
+    /// When it was measured.
+    package var measuredAt: Date
+
+    /// The process exit code `kiln eval` uses for this verdict.
+    package var exitCode: Int32 { verdict.exitCode }
+
+    private enum CodingKeys: String, CodingKey {
+        case correct, verdict, failure, geomeanSpeedup, shapes, task, candidate, configuration, flags, buildLog
+        case machine, contentHash, isCached, seed, wallSeconds, measuredAt
+    }
+
+    /// Encodes the result; `failure` and `geomean_speedup` are always present, as null when absent.
+    /// - Parameter encoder: the encoder.
+    /// - Throws: an encoding error.
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(correct, forKey: .correct)
+        try container.encode(verdict, forKey: .verdict)
+        try container.encode(failure, forKey: .failure)
+        try container.encode(geomeanSpeedup, forKey: .geomeanSpeedup)
+        try container.encode(shapes, forKey: .shapes)
+        try container.encode(task, forKey: .task)
+        try container.encode(candidate, forKey: .candidate)
+        try container.encode(configuration, forKey: .configuration)
+        try container.encode(flags, forKey: .flags)
+        try container.encode(buildLog, forKey: .buildLog)
+        try container.encode(machine, forKey: .machine)
+        try container.encode(contentHash, forKey: .contentHash)
+        try container.encode(isCached, forKey: .isCached)
+        try container.encode(seed, forKey: .seed)
+        try container.encode(wallSeconds, forKey: .wallSeconds)
+        try container.encode(measuredAt, forKey: .measuredAt)
+    }
+}
+
+extension Verdict {
+    /// The exit code of `kiln eval` for this verdict (0 only when correct).
+    package var exitCode: Int32 {
+        switch self {
+        case .correct: 0
+        case .wrongResult: 10
+        case .buildFailed: 11
+        case .crashed: 12
+        case .timedOut: 13
+        case .integrityViolation: 14
+        }
+    }
+}

@@ -1,0 +1,346 @@
+import Crypto
+package import Foundation
+package import KilnTask
+package import Logging
+import Subprocess
+
+/// How thoroughly an evaluation checks and times.
+package struct EvaluationOptions: Sendable, Hashable {
+    /// The fewest timed pairs per shape.
+    package var minPairs = 5
+    /// The most timed pairs per shape (more are taken while the ratios spread widely).
+    package var maxPairs = 15
+    /// Stop adding pairs once the ratios' interquartile range is this fraction of their median.
+    package var targetSpread = 0.10
+    /// Flag a shape as noisy when the spread ends above this.
+    package var noisySpread = 0.25
+    /// Stop adding pairs after this long on one shape (once `minPairs` are done).
+    package var shapeTimeBudget: Duration = .seconds(6)
+    /// Unchecked, untimed calls of each side before timing.
+    package var warmups = 1
+    /// Overrides the task's per-call deadline.
+    package var callTimeout: Duration?
+    /// Fixes the input seeds (for reproducing a run); nil draws fresh ones.
+    package var seed: UInt64?
+    /// Reuse an identical earlier evaluation's result.
+    package var usesCache = true
+    /// Check correctness only; no timing.
+    package var isCorrectnessOnly = false
+
+    /// Creates options with the defaults.
+    package init() {}
+}
+
+/// One candidate to evaluate.
+package struct EvaluationRequest: Sendable {
+    /// The task.
+    package var task: KernelTask
+    /// The candidate's C source.
+    package var source: String
+    /// How to name the candidate in results.
+    package var candidateName: String
+    /// Its tunable configuration.
+    package var configuration: TunableConfiguration
+    /// The shapes to run.
+    package var shapes: [Shape]
+    /// How thoroughly.
+    package var options: EvaluationOptions
+
+    /// Creates a request.
+    /// - Parameters:
+    ///   - task: the task.
+    ///   - source: the candidate's source.
+    ///   - candidateName: its display name.
+    ///   - configuration: its tunable configuration.
+    ///   - shapes: the shapes to run.
+    ///   - options: how thoroughly.
+    package init(
+        task: KernelTask,
+        source: String,
+        candidateName: String,
+        configuration: TunableConfiguration,
+        shapes: [Shape],
+        options: EvaluationOptions
+    ) {
+        self.task = task
+        self.source = source
+        self.candidateName = candidateName
+        self.configuration = configuration
+        self.shapes = shapes
+        self.options = options
+    }
+}
+
+/// Something an evaluation reports while it runs, for progress displays.
+package enum EvaluationEvent: Sendable {
+    /// The candidate is being compiled.
+    case building
+    /// A shape is starting.
+    case shapeStarted(String, index: Int, of: Int)
+    /// A shape finished.
+    case shapeFinished(ShapeResult)
+}
+
+/// Builds a candidate and measures it on a task's shapes, against the oracle and the baseline.
+package struct Evaluator: Sendable {
+    /// The folder for builds, cached results and the machine profile.
+    package var cacheDirectory: URL
+    /// Where diagnostics go.
+    package var logger: Logger
+
+    /// Creates an evaluator.
+    /// - Parameters:
+    ///   - cacheDirectory: the cache folder (created when needed).
+    ///   - logger: the logger.
+    package init(cacheDirectory: URL, logger: Logger = Logger(label: "kiln.harness")) {
+        self.cacheDirectory = cacheDirectory
+        self.logger = logger
+    }
+
+    /// The flags a configuration builds with: its flag set (or the task's defaults) and its defines.
+    /// - Parameters:
+    ///   - task: the task.
+    ///   - space: the candidate's tunable space.
+    ///   - configuration: the configuration.
+    /// - Returns: the compiler flags.
+    package static func flags(task: KernelTask, space: TunableSpace, configuration: TunableConfiguration) -> [String] {
+        let base = space.flagSets.isEmpty ? task.build.flags : space.flagSets[configuration.flagSet]
+        return base + configuration.defines
+    }
+
+    /// Evaluates one candidate.
+    /// - Parameters:
+    ///   - request: what to evaluate.
+    ///   - events: called as the evaluation progresses.
+    /// - Returns: the result; candidate failures are verdicts in it.
+    /// - Throws: ``HarnessError`` when Kiln, the task or the machine is at fault; ``TaskError`` when
+    ///   the candidate's declarations are malformed.
+    package func evaluate(
+        _ request: EvaluationRequest,
+        events: @Sendable (EvaluationEvent) -> Void = { _ in }
+    ) async throws -> EvaluationResult {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let task = request.task
+        let space = try TunableSpace.parse(source: request.source, file: request.candidateName)
+        let flags = Self.flags(task: task, space: space, configuration: request.configuration)
+        let profile = try await MachineProbe(cacheDirectory: cacheDirectory, compiler: task.build.compiler).profile()
+        let builder = Builder(cacheDirectory: cacheDirectory)
+        let compilerVersion = try await builder.compilerVersion(task.build.compiler)
+        let key = cacheKey(request, flags: flags, profile: profile, compilerVersion: compilerVersion)
+        let cache = ResultCache(directory: cacheDirectory.appending(path: "results"))
+        if request.options.usesCache, var cached = cache.load(key: key) {
+            cached.isCached = true
+            cached.candidate = request.candidateName
+            return cached
+        }
+        let seed = request.options.seed ?? UInt64.random(in: 0...UInt64.max)
+        var result = EvaluationResult(
+            correct: false,
+            verdict: .buildFailed,
+            failure: nil,
+            geomeanSpeedup: nil,
+            shapes: [],
+            task: task.name,
+            candidate: request.candidateName,
+            configuration: request.configuration,
+            flags: flags,
+            buildLog: "",
+            machine: profile,
+            contentHash: key,
+            isCached: false,
+            seed: seed,
+            wallSeconds: 0,
+            measuredAt: Date()
+        )
+        func finish(_ result: inout EvaluationResult) -> EvaluationResult {
+            let elapsed = clock.now - started
+            result.wallSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            result.correct = result.verdict == .correct
+            if result.correct {
+                result.geomeanSpeedup = TimingStatistics.geometricMean(result.shapes.compactMap(\.speedup))
+            }
+            cache.store(result, key: key)
+            return result
+        }
+
+        events(.building)
+        let oracle = try await builder.trustedWorker(task: task, role: .oracle)
+        let baseline = try await builder.trustedWorker(task: task, role: .baseline)
+        let candidate: URL
+        switch try await builder.candidateWorker(
+            task: task,
+            source: request.source,
+            flags: flags,
+            displayName: request.candidateName
+        ) {
+        case .built(let worker, let log):
+            candidate = worker
+            result.buildLog = String(log.prefix(20_000))
+        case .rejected(let rejection):
+            result.buildLog = String(rejection.log.prefix(20_000))
+            result.verdict = rejection.kind == .forbiddenSymbols ? .integrityViolation : .buildFailed
+            result.failure = rejection.message
+            return finish(&result)
+        }
+
+        var seeds = SeedGenerator(seed: seed)
+        var failed = false
+        for (index, shape) in request.shapes.enumerated() {
+            events(.shapeStarted(shape.name, index: index, of: request.shapes.count))
+            let (shapeResult, verdict, reason) = try await runShape(
+                shape,
+                task: task,
+                workers: (oracle, baseline, candidate),
+                profile: profile,
+                options: request.options,
+                isTimed: !failed && !request.options.isCorrectnessOnly,
+                seeds: &seeds
+            )
+            result.shapes.append(shapeResult)
+            events(.shapeFinished(shapeResult))
+            if let verdict, let reason {
+                if !failed {
+                    result.verdict = verdict
+                    result.failure = "shape '\(shape.name)': \(reason)"
+                    failed = true
+                }
+                // A wrong answer leaves the candidate healthy enough to check the other shapes; a crash,
+                // a hang or a broken rule does not.
+                if verdict != .wrongResult { break }
+            }
+        }
+        if !failed { result.verdict = .correct }
+        return finish(&result)
+    }
+
+    private func runShape(
+        _ shape: Shape,
+        task: KernelTask,
+        workers: (oracle: URL, baseline: URL, candidate: URL),
+        profile: MachineProfile,
+        options: EvaluationOptions,
+        isTimed: Bool,
+        seeds: inout SeedGenerator
+    ) async throws -> (ShapeResult, Verdict?, String?) {
+        let logs = cacheDirectory.appending(path: "logs")
+        try? FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        let tag = UUID().uuidString
+        let logURLs = ["oracle", "baseline", "candidate"].map { logs.appending(path: "\(tag)-\($0).log") }
+        defer { for url in logURLs { try? FileManager.default.removeItem(at: url) } }
+        let limits = WorkerLimits(memoryMB: task.limits.memoryMB)
+        let callTimeout = options.callTimeout ?? task.limits.callTimeout
+        var localSeeds = seeds
+        let outer: ((ShapeOutcome, WorkerEnd), WorkerEnd) = try await WorkerSession.with(
+            executable: workers.oracle,
+            shape: shape,
+            limits: limits,
+            logURL: logURLs[0]
+        ) { oracle -> (ShapeOutcome, WorkerEnd) in
+            let middle: ((ShapeOutcome, WorkerEnd), WorkerEnd) = try await WorkerSession.with(
+                executable: workers.baseline,
+                shape: shape,
+                limits: limits,
+                logURL: logURLs[1]
+            ) { baseline -> (ShapeOutcome, WorkerEnd) in
+                try await WorkerSession.with(
+                    executable: workers.candidate,
+                    shape: shape,
+                    limits: limits,
+                    logURL: logURLs[2]
+                ) { candidate -> ShapeOutcome in
+                    let run = ShapeRun(
+                        shape: shape,
+                        task: task,
+                        oracle: oracle,
+                        baseline: baseline,
+                        candidate: candidate,
+                        options: options,
+                        profile: profile,
+                        callTimeout: callTimeout,
+                        isTimed: isTimed
+                    )
+                    return try await run.run(seeds: &localSeeds)
+                }
+            }
+            return middle.0
+        }
+        let (outcome, candidateEnd) = outer.0
+        seeds = localSeeds
+        switch outcome {
+        case .passed(let result):
+            return (result, nil, nil)
+        case .failed(var result, let verdict, let reason):
+            result.correct = false
+            result.failure = reason
+            return (result, verdict, reason)
+        case .candidateDied(var result, let phase):
+            let (verdict, reason) = Self.describe(candidateEnd, phase: phase, timeout: callTimeout)
+            result.correct = false
+            result.failure = reason
+            return (result, verdict, reason)
+        }
+    }
+
+    /// Turns the way a candidate's process ended into a verdict and a one-line reason.
+    static func describe(_ end: WorkerEnd, phase: String, timeout: Duration) -> (Verdict, String) {
+        let printed =
+            end.log.isEmpty ? "" : "; it printed: \(end.log.suffix(300).replacingOccurrences(of: "\n", with: " | "))"
+        if end.hasTimedOut {
+            return (
+                .timedOut,
+                "did not finish \(phase) within \(timeout.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))); its process group was killed"
+            )
+        }
+        switch end.status {
+        case .signaled(let signal):
+            switch signal {
+            case 31:
+                return (
+                    .integrityViolation,
+                    "killed by Kiln's sandbox during \(phase): it made a forbidden system call (starting a process, running a program, networking, or inspecting another process)"
+                )
+            case 24: return (.timedOut, "ran out of CPU time during \(phase)")
+            case 11: return (.crashed, "crashed with a segmentation fault (SIGSEGV) during \(phase)\(printed)")
+            case 7: return (.crashed, "crashed with a bus error (SIGBUS) during \(phase)\(printed)")
+            case 8: return (.crashed, "crashed with an arithmetic exception (SIGFPE) during \(phase)\(printed)")
+            case 4: return (.crashed, "crashed with an illegal instruction (SIGILL) during \(phase)\(printed)")
+            case 6: return (.crashed, "aborted (SIGABRT) during \(phase)\(printed)")
+            case 9:
+                return (
+                    .crashed, "was killed (SIGKILL) during \(phase), perhaps by the system for using too much memory"
+                )
+            default: return (.crashed, "was killed by signal \(signal) during \(phase)\(printed)")
+            }
+        case .exited(let code):
+            if code == 0 {
+                return (
+                    .integrityViolation,
+                    "ended its process (exit status 0) during \(phase): a candidate must return from its entry point, never exit"
+                )
+            }
+            return (.crashed, "ended its process with exit status \(code) during \(phase)\(printed)")
+        }
+    }
+
+    private func cacheKey(
+        _ request: EvaluationRequest,
+        flags: [String],
+        profile: MachineProfile,
+        compilerVersion: String
+    ) -> String {
+        var hasher = SHA256()
+        let options = request.options
+        let parts: [String] = [
+            "kiln-evaluation-v1", request.task.contentHash, request.source, flags.joined(separator: " "),
+            request.shapes.map(\.driverSpec).joined(separator: "\n"), profile.fingerprint, compilerVersion,
+            "\(options.minPairs) \(options.maxPairs) \(options.targetSpread) \(options.warmups) \(options.isCorrectnessOnly)",
+            options.seed.map(String.init) ?? "fresh", options.callTimeout.map { "\($0)" } ?? "task",
+        ]
+        for part in parts {
+            hasher.update(data: Data(part.utf8))
+            hasher.update(data: Data([0]))
+        }
+        return hex(hasher.finalize())
+    }
+}

@@ -1,0 +1,138 @@
+package import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measures the machine (peak FMA rate, memory bandwidth, cache sizes) and caches the result.
+package struct MachineProbe: Sendable {
+    /// Where `probe.json` and the probe's build are kept.
+    package var cacheDirectory: URL
+    /// The C compiler to build the probe with.
+    package var compiler: String
+
+    /// Creates a probe.
+    /// - Parameters:
+    ///   - cacheDirectory: the cache folder.
+    ///   - compiler: the C compiler's command name.
+    package init(cacheDirectory: URL, compiler: String = "gcc") {
+        self.cacheDirectory = cacheDirectory
+        self.compiler = compiler
+    }
+
+    private var cacheURL: URL { cacheDirectory.appending(path: "probe.json") }
+
+    /// The cached profile, when there is one for this machine.
+    /// - Returns: the profile, or nil.
+    package func cached() -> MachineProfile? {
+        guard let data = try? Data(contentsOf: cacheURL),
+            let profile = try? Self.decoder.decode(MachineProfile.self, from: data)
+        else { return nil }
+        guard profile.threads == ProcessInfo.processInfo.activeProcessorCount else { return nil }
+        return profile
+    }
+
+    /// The cached profile, or a fresh measurement when none is cached.
+    /// - Returns: the profile.
+    /// - Throws: ``HarnessError`` when the probe cannot be built or run.
+    package func profile() async throws(HarnessError) -> MachineProfile {
+        if let cached = cached() { return cached }
+        return try await withProbeLock { () async throws(HarnessError) -> MachineProfile in
+            // Another process may have measured while this one waited.
+            if let cached = cached() { return cached }
+            return try await measureUnlocked()
+        }
+    }
+
+    /// Builds and runs the probe (a few seconds), then caches its result.
+    /// - Returns: the fresh profile.
+    /// - Throws: ``HarnessError`` `.probeFailed` when the probe cannot be built or run.
+    package func measure() async throws(HarnessError) -> MachineProfile {
+        try await withProbeLock { () async throws(HarnessError) -> MachineProfile in try await measureUnlocked() }
+    }
+
+    /// Runs `body` holding an exclusive lock on the cache's probe, so that two processes never
+    /// measure at once (they would measure each other).
+    private func withProbeLock<T>(_ body: () async throws(HarnessError) -> T) async throws(HarnessError) -> T {
+        do {
+            try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw HarnessError(.io, "cannot create \(cacheDirectory.path); is it writable?", underlying: error)
+        }
+        let fd = open(cacheDirectory.appending(path: "probe.lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw HarnessError(.io, "cannot create the probe lock in \(cacheDirectory.path)") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            do {
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                throw HarnessError(.internal, "cancelled while waiting for the machine probe")
+            }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try await body()
+    }
+
+    private func measureUnlocked() async throws(HarnessError) -> MachineProfile {
+        let folder = cacheDirectory.appending(path: "build/probe-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw HarnessError(.io, "cannot create \(folder.path); is the cache folder writable?", underlying: error)
+        }
+        let source = try HarnessResources.directory().appending(path: "kiln_probe.c")
+        let build = try await CommandRunner.run(
+            compiler,
+            ["-O2", "-march=native", "-fopenmp", source.path, "-o", "probe", "-lm"],
+            timeout: .seconds(120),
+            directory: folder
+        )
+        guard build.isSuccess else {
+            throw HarnessError(
+                .probeFailed,
+                "the machine probe does not compile:\n\(BuildLog.firstErrors(build.output))"
+            )
+        }
+        let run = try await CommandRunner.run(
+            folder.appending(path: "probe").path,
+            [],
+            timeout: .seconds(120),
+            directory: folder
+        )
+        guard run.isSuccess, let json = run.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
+            throw HarnessError(.probeFailed, "the machine probe failed: \(run.output.suffix(500))")
+        }
+        var profile: MachineProfile
+        do {
+            profile = try Self.decoder.decode(MachineProfile.self, from: Data(json.utf8))
+        } catch {
+            throw HarnessError(
+                .probeFailed,
+                "the machine probe printed unreadable JSON: \(json.prefix(300))",
+                underlying: error
+            )
+        }
+        profile.measuredAt = Date()
+        guard profile.peakGflopsAll > 0, profile.peakGflops1 > 0, profile.bandwidthGbs1 > 0 else {
+            throw HarnessError(.probeFailed, "the machine probe measured zero throughput; is the machine overloaded?")
+        }
+        do {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.dateEncodingStrategy = .iso8601
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(profile).write(to: cacheURL, options: .atomic)
+        } catch {
+            throw HarnessError(.io, "cannot write \(cacheURL.path)", underlying: error)
+        }
+        return profile
+    }
+
+    private static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

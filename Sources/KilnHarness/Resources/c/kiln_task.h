@@ -1,0 +1,70 @@
+/*
+ * kiln_task.h: the interface between Kiln's evaluation driver and a task's instance file.
+ *
+ * A task folder owns one C file (named by `instance` in task.toml) that turns a shape and a seed
+ * into a problem instance: it allocates every buffer through kiln_buffer() (declaring its role),
+ * fills the inputs from the seed, reports the work through kiln_set_work(), and calls the task's
+ * entry point in kiln_task_call(). The driver owns the buffers, fills outputs with NaN before
+ * every call, checks that inputs are unchanged after it, and ships outputs to the oracle.
+ *
+ * Everything kernel-specific lives in the task folder; the driver knows nothing of any kernel.
+ */
+#ifndef KILN_TASK_H
+#define KILN_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kiln_problem kiln_problem; /* one problem instance, owned by the driver */
+typedef struct kiln_shape kiln_shape;     /* one shape's parameters, from task.toml */
+
+/* What a buffer is for. Inputs must be unchanged by the call; outputs are compared with the
+ * oracle's (the driver fills them with NaN, or 0xFF bytes for integers, before every call). */
+enum kiln_role { KILN_INPUT = 0, KILN_OUTPUT = 1 };
+enum kiln_dtype { KILN_F32 = 0, KILN_F64 = 1, KILN_I32 = 2, KILN_I64 = 3 };
+
+/* Shape parameters. The *_or forms return `fallback` when the key is absent; the others stop the
+ * driver with a message naming the key when it is absent or of the wrong kind. */
+long long kiln_shape_int(const kiln_shape *shape, const char *key);
+long long kiln_shape_int_or(const kiln_shape *shape, const char *key, long long fallback);
+double kiln_shape_float(const kiln_shape *shape, const char *key);
+double kiln_shape_float_or(const kiln_shape *shape, const char *key, double fallback);
+/* Copies up to `max` integers of a list parameter into `out`; returns the list's length. */
+int kiln_shape_ints(const kiln_shape *shape, const char *key, long long *out, int max);
+const char *kiln_shape_name(const kiln_shape *shape);
+
+/* Allocates a zeroed, 64-byte aligned buffer of `count` elements, owned by the driver and freed
+ * with the problem. Buffers are reported to the oracle in the order they are allocated. */
+void *kiln_buffer(kiln_problem *problem, const char *name, enum kiln_role role, enum kiln_dtype dtype,
+                  size_t count);
+/* The useful floating-point operations and the minimum bytes moved by one call. */
+void kiln_set_work(kiln_problem *problem, double flops, double bytes);
+/* The task's own state (for example a struct of pointers and scalars); freed by the task. */
+void kiln_set_state(kiln_problem *problem, void *state);
+void *kiln_state(const kiln_problem *problem);
+/* Stops the driver with a task error: for shapes the instance file cannot build. */
+void kiln_fail(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* A small, fast, deterministic generator (xoshiro256**) for filling inputs from the seed. */
+typedef struct { uint64_t s[4]; } kiln_rng;
+void kiln_rng_seed(kiln_rng *rng, uint64_t seed);
+uint64_t kiln_rng_next(kiln_rng *rng);
+double kiln_rng_uniform(kiln_rng *rng);                /* in [0, 1) */
+double kiln_rng_normal(kiln_rng *rng);                 /* mean 0, deviation 1 */
+uint64_t kiln_rng_below(kiln_rng *rng, uint64_t bound); /* in [0, bound) */
+/* Fills `count` floats with normal values times `scale`, quickly. */
+void kiln_fill_normal_f32(kiln_rng *rng, float *out, size_t count, float scale);
+
+/* What a task's instance file defines. */
+void kiln_task_setup(kiln_problem *problem, const kiln_shape *shape, uint64_t seed);
+void kiln_task_call(kiln_problem *problem);
+void kiln_task_teardown(kiln_problem *problem);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

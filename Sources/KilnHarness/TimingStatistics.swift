@@ -1,0 +1,63 @@
+import Foundation
+
+/// Order statistics of a small sample of timings or ratios.
+package struct TimingStatistics: Sendable, Hashable {
+    /// The sorted sample.
+    package let sorted: [Double]
+
+    /// Creates statistics over a sample.
+    /// - Parameter values: the sample; may be empty.
+    package init(_ values: [Double]) {
+        sorted = values.sorted()
+    }
+
+    /// The `q`-quantile (0...1) by linear interpolation; nil for an empty sample.
+    /// - Parameter q: the quantile.
+    /// - Returns: the value.
+    package func quantile(_ q: Double) -> Double? {
+        guard !sorted.isEmpty else { return nil }
+        let position = q * Double(sorted.count - 1)
+        let lower = Int(position.rounded(.down))
+        let upper = min(lower + 1, sorted.count - 1)
+        let fraction = position - Double(lower)
+        return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
+    }
+
+    /// The median.
+    package var median: Double? { quantile(0.5) }
+
+    /// The interquartile range over the median: 0.1 means the middle half lies within about ±5%.
+    package var relativeSpread: Double? {
+        guard let low = quantile(0.25), let high = quantile(0.75), let median, median > 0 else { return nil }
+        return (high - low) / median
+    }
+
+    /// The geometric mean of positive values; nil when empty or any value is not positive.
+    /// - Parameter values: the values.
+    /// - Returns: the geometric mean.
+    package static func geometricMean(_ values: [Double]) -> Double? {
+        guard !values.isEmpty, values.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+        return exp(values.map { log($0) }.reduce(0, +) / Double(values.count))
+    }
+}
+
+/// A small deterministic generator for input seeds (SplitMix64).
+package struct SeedGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    /// Creates a generator.
+    /// - Parameter seed: the starting state.
+    package init(seed: UInt64) {
+        state = seed
+    }
+
+    /// The next 64 random bits.
+    /// - Returns: them.
+    package mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,182 @@
+package import Foundation
+package import KilnHarness
+package import KilnTask
+
+/// The settings a run starts with; a resumed run keeps them.
+package struct RunSettings: Codable, Sendable, Hashable {
+    /// One design the run tunes: a seed file of the task and its space.
+    package struct Design: Codable, Sendable, Hashable {
+        /// The design's name (its file name without extension).
+        package var name: String
+        /// Its path relative to the task folder.
+        package var path: String
+        /// Its source, as it was when the run started.
+        package var source: String
+        /// The number of configurations in its tunable space.
+        package var spaceSize: Int
+    }
+
+    /// The run's id.
+    package var id: String
+    /// The task folder as given.
+    package var taskPath: String
+    /// The task's name.
+    package var taskName: String
+    /// The task's content hash: a resumed run refuses a changed task.
+    package var taskHash: String
+    /// The designs tuned.
+    package var designs: [Design]
+    /// The search strategy's name.
+    package var strategy: String
+    /// The seed of every random choice.
+    package var seed: UInt64
+    /// The most wall time, seconds, over all parts of the run.
+    package var maxSeconds: Double?
+    /// The most evaluations.
+    package var maxEvaluations: Int?
+    /// Fewest and most timed pairs per shape in each evaluation.
+    package var minPairs: Int
+    /// See ``minPairs``.
+    package var maxPairs: Int
+    /// Who proposes candidates: "tuner" for a run without a model.
+    package var proposer: String
+    /// The machine the run started on.
+    package var machine: MachineProfile
+    /// Kiln's version.
+    package var kilnVersion: String
+}
+
+/// One entry of a run's journal. Events are appended before their effect is acknowledged; the run's
+/// state is a fold over them.
+package enum RunEvent: Sendable, Hashable {
+    /// The run began.
+    case started(RunSettings)
+    /// The run continued after a stop, in a new process.
+    case resumed(pid: Int32)
+    /// A candidate was made: a design at one configuration.
+    case candidateCreated(CandidateRecord)
+    /// Its evaluation began.
+    case evaluationStarted(candidate: Int)
+    /// Its evaluation ended.
+    case evaluationFinished(candidate: Int, result: EvaluationResult)
+    /// A new best correct candidate.
+    case bestImproved(candidate: Int, speedup: Double)
+    /// A budget ran out.
+    case budgetExhausted(String)
+    /// The end-of-run check of a candidate on the held-out shapes.
+    case heldoutChecked(candidate: Int, result: EvaluationResult)
+    /// The run ended.
+    case finished(RunOutcome)
+    /// The run stopped on request (Ctrl-C); it can be resumed.
+    case interrupted
+
+    /// The event's kind, as stored in the journal.
+    package var kind: String {
+        switch self {
+        case .started: "started"
+        case .resumed: "resumed"
+        case .candidateCreated: "candidate_created"
+        case .evaluationStarted: "evaluation_started"
+        case .evaluationFinished: "evaluation_finished"
+        case .bestImproved: "best_improved"
+        case .budgetExhausted: "budget_exhausted"
+        case .heldoutChecked: "heldout_checked"
+        case .finished: "finished"
+        case .interrupted: "interrupted"
+        }
+    }
+}
+
+/// A candidate of a run.
+package struct CandidateRecord: Codable, Sendable, Hashable {
+    /// Its number within the run, from 1.
+    package var id: Int
+    /// The design it belongs to.
+    package var design: String
+    /// Its point in the design's grid.
+    package var point: Int
+    /// Its tunable configuration.
+    package var configuration: TunableConfiguration
+    /// The candidate it was derived from, if any.
+    package var parent: Int?
+}
+
+/// How a run ended.
+package struct RunOutcome: Codable, Sendable, Hashable {
+    /// Why it ended: "exhausted" (search space), "budget", or "no-correct-candidate".
+    package var reason: String
+    /// The best correct candidate on the suite.
+    package var best: Int?
+    /// The best candidate that also passed the held-out shapes (the answer).
+    package var winner: Int?
+    /// The winner's speedup on the suite.
+    package var winnerSpeedup: Double?
+    /// The standalone winner file, relative to the run folder.
+    package var winnerFile: String?
+    /// The report, relative to the run folder.
+    package var reportFile: String?
+}
+
+extension RunEvent {
+    private struct Payload: Codable {
+        var settings: RunSettings?
+        var pid: Int32?
+        var candidateRecord: CandidateRecord?
+        var candidate: Int?
+        var result: EvaluationResult?
+        var speedup: Double?
+        var budget: String?
+        var outcome: RunOutcome?
+    }
+
+    /// The event's payload as JSON.
+    /// - Returns: the encoded payload.
+    /// - Throws: an encoding error.
+    package func encodedPayload() throws -> Data {
+        var payload = Payload()
+        switch self {
+        case .started(let settings): payload.settings = settings
+        case .resumed(let pid): payload.pid = pid
+        case .candidateCreated(let record): payload.candidateRecord = record
+        case .evaluationStarted(let candidate): payload.candidate = candidate
+        case .evaluationFinished(let candidate, let result), .heldoutChecked(let candidate, let result):
+            payload.candidate = candidate
+            payload.result = result
+        case .bestImproved(let candidate, let speedup):
+            payload.candidate = candidate
+            payload.speedup = speedup
+        case .budgetExhausted(let budget): payload.budget = budget
+        case .finished(let outcome): payload.outcome = outcome
+        case .interrupted: break
+        }
+        return try EvaluationCoding.compactEncoder.encode(payload)
+    }
+
+    /// Rebuilds an event from its journal row.
+    /// - Parameters:
+    ///   - kind: the stored kind.
+    ///   - payload: the stored JSON.
+    /// - Returns: the event, or nil for a kind this version does not know.
+    /// - Throws: a decoding error for a malformed payload.
+    package static func decode(kind: String, payload: Data) throws -> RunEvent? {
+        let p = try EvaluationCoding.decoder.decode(Payload.self, from: payload)
+        func need<T>(_ value: T?) throws -> T {
+            guard let value else { throw RunError(.corrupt, "journal event '\(kind)' lacks its payload") }
+            return value
+        }
+        switch kind {
+        case "started": return .started(try need(p.settings))
+        case "resumed": return .resumed(pid: try need(p.pid))
+        case "candidate_created": return .candidateCreated(try need(p.candidateRecord))
+        case "evaluation_started": return .evaluationStarted(candidate: try need(p.candidate))
+        case "evaluation_finished":
+            return .evaluationFinished(candidate: try need(p.candidate), result: try need(p.result))
+        case "best_improved": return .bestImproved(candidate: try need(p.candidate), speedup: try need(p.speedup))
+        case "budget_exhausted": return .budgetExhausted(try need(p.budget))
+        case "heldout_checked": return .heldoutChecked(candidate: try need(p.candidate), result: try need(p.result))
+        case "finished": return .finished(try need(p.outcome))
+        case "interrupted": return .interrupted
+        default: return nil
+        }
+    }
+}

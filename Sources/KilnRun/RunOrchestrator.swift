@@ -1,0 +1,419 @@
+import Foundation
+package import KilnHarness
+package import KilnTask
+import KilnTuner
+
+/// What a run is asked to do.
+package struct RunOptions: Sendable, Hashable {
+    /// The search strategy's name.
+    package var strategy = Strategies.defaultName
+    /// The seed of every random choice; nil draws one.
+    package var seed: UInt64?
+    /// The most wall time over all parts of the run, seconds.
+    package var maxSeconds: Double? = 300
+    /// The most evaluations.
+    package var maxEvaluations: Int?
+    /// Fewest timed pairs per shape in each evaluation.
+    package var minPairs = 3
+    /// Most timed pairs per shape in each evaluation.
+    package var maxPairs = 6
+
+    /// Creates options with the defaults: the default strategy, five minutes.
+    package init() {}
+}
+
+/// Something a run reports as it goes, for the progress line and logs.
+package enum RunProgress: Sendable {
+    /// A candidate's evaluation began.
+    case evaluating(candidate: CandidateRecord, state: RunState)
+    /// A candidate's evaluation ended.
+    case evaluated(candidate: CandidateRecord, result: EvaluationResult, state: RunState)
+    /// A budget ran out.
+    case budgetExhausted(String)
+    /// The best candidate is being checked on the held-out shapes.
+    case checkingHeldout(candidate: Int)
+}
+
+/// Runs the tuner over a task's seed designs, journaling every step, until a budget runs out, the
+/// search spaces are exhausted, or it is cancelled; then checks the winner on the held-out shapes and
+/// writes the winner file and the report.
+package struct RunOrchestrator: Sendable {
+    /// The runs folder.
+    package var store: RunStore
+    /// The evaluator (its cache makes re-running an interrupted evaluation cheap).
+    package var evaluator: Evaluator
+
+    /// Creates an orchestrator.
+    /// - Parameters:
+    ///   - store: the runs folder.
+    ///   - evaluator: the evaluator.
+    package init(store: RunStore, evaluator: Evaluator) {
+        self.store = store
+        self.evaluator = evaluator
+    }
+
+    /// Starts a new run.
+    /// - Parameters:
+    ///   - task: the task.
+    ///   - taskPath: the task folder as the user gave it.
+    ///   - options: budgets and strategy.
+    ///   - progress: called as the run goes.
+    /// - Returns: the run's id and its final state.
+    /// - Throws: ``RunError``, ``HarnessError`` or ``TaskError`` when Kiln, the task or the folder is at fault.
+    package func start(
+        task: KernelTask,
+        taskPath: String,
+        options: RunOptions,
+        progress: @Sendable (RunProgress) -> Void = { _ in }
+    ) async throws -> (id: String, state: RunState) {
+        guard Strategies.named(options.strategy) != nil else {
+            throw RunError(
+                .notResumable,
+                "unknown strategy '\(options.strategy)'; choose one of \(Strategies.names.joined(separator: ", "))"
+            )
+        }
+        guard !task.seeds.isEmpty else {
+            throw RunError(
+                .notResumable,
+                "task '\(task.name)' has no seed designs; a run without a model tunes the task's seeds (add 'seeds' to task.toml)"
+            )
+        }
+        var designs: [RunSettings.Design] = []
+        for path in task.seeds {
+            let source: String
+            do {
+                source = try String(contentsOf: task.url(of: path), encoding: .utf8)
+            } catch {
+                throw RunError(.io, "cannot read the seed design \(path)", underlying: error)
+            }
+            let space = try TunableSpace.parse(source: source, file: path)
+            let name = URL(filePath: path).deletingPathExtension().lastPathComponent
+            designs.append(.init(name: name, path: path, source: source, spaceSize: space.size))
+        }
+        let machine = try await MachineProbe(cacheDirectory: evaluator.cacheDirectory, compiler: task.build.compiler)
+            .profile()
+        let id = try store.create(taskName: task.name)
+        let lock = try RunLock(folder: store.folder(of: id), runID: id)
+        let journal = try Journal(url: store.journalURL(of: id))
+        let settings = RunSettings(
+            id: id,
+            taskPath: taskPath,
+            taskName: task.name,
+            taskHash: task.contentHash,
+            designs: designs,
+            strategy: options.strategy,
+            seed: options.seed ?? UInt64.random(in: 0...UInt64.max),
+            maxSeconds: options.maxSeconds,
+            maxEvaluations: options.maxEvaluations,
+            minPairs: options.minPairs,
+            maxPairs: options.maxPairs,
+            proposer: "tuner",
+            machine: machine,
+            kilnVersion: KilnRun.version
+        )
+        try journal.append(.started(settings))
+        let state = try await drive(id: id, journal: journal, task: task, progress: progress)
+        withExtendedLifetime(lock) {}
+        return (id, state)
+    }
+
+    /// Continues a stopped, interrupted or killed run where it stopped.
+    /// - Parameters:
+    ///   - id: the run's id (or a unique prefix).
+    ///   - progress: called as the run goes.
+    /// - Returns: the run's full id and its final state.
+    /// - Throws: ``RunError`` when the run is unknown, locked, finished or its task changed.
+    package func resume(_ id: String, progress: @Sendable (RunProgress) -> Void = { _ in }) async throws
+        -> (id: String, state: RunState)
+    {
+        let id = try store.resolve(id)
+        let lock = try RunLock(folder: store.folder(of: id), runID: id)
+        let journal = try Journal(url: store.journalURL(of: id))
+        let existing = RunState(entries: try journal.entries())
+        guard let settings = existing.settings else {
+            throw RunError(.corrupt, "run \(id) has no start event; it cannot be resumed")
+        }
+        if existing.outcome != nil {
+            throw RunError(.notResumable, "run \(id) has already finished; see 'kiln show \(id)'")
+        }
+        let task = try KernelTask.load(from: URL(filePath: settings.taskPath))
+        guard task.contentHash == settings.taskHash else {
+            throw RunError(
+                .notResumable,
+                "the task at \(settings.taskPath) changed since run \(id) started; resuming would mix results of two tasks"
+            )
+        }
+        try journal.append(.resumed(pid: getpid()))
+        let state = try await drive(id: id, journal: journal, task: task, progress: progress)
+        withExtendedLifetime(lock) {}
+        return (id, state)
+    }
+
+    // MARK: - The loop
+
+    private func drive(
+        id: String,
+        journal: Journal,
+        task: KernelTask,
+        progress: @Sendable (RunProgress) -> Void
+    ) async throws -> RunState {
+        let ledger = Ledger(journal: journal, state: RunState(entries: try journal.entries()))
+        guard let settings = ledger.state.settings, let strategy = Strategies.named(settings.strategy) else {
+            throw RunError(.corrupt, "run \(id) has no readable settings")
+        }
+        var spaces: [String: SearchSpace] = [:]
+        for design in settings.designs {
+            spaces[design.name] = SearchSpace(try TunableSpace.parse(source: design.source, file: design.path))
+        }
+        var exhaustedDesigns: Set<String> = []
+        /// Ctrl-C: journal the stop and leave a report of the run so far.
+        func stop() throws -> RunState {
+            try ledger.record(.interrupted)
+            try writeReport(ledger.state, id: id)
+            return ledger.state
+        }
+
+        while ledger.state.outcome == nil {
+            let state = ledger.state
+            if Task.isCancelled { return try stop() }
+            // An evaluation interrupted by a crash is re-run; the harness's cache answers at once if it
+            // had finished.
+            if let pending = state.order.first(where: { state.candidates[$0]?.result == nil }),
+                let candidate = state.candidates[pending]
+            {
+                guard try await evaluate(candidate.record, ledger: ledger, task: task, progress: progress)
+                else { return try stop() }
+                continue
+            }
+            if let budget = exhaustedBudget(state, settings: settings) {
+                try ledger.record(.budgetExhausted(budget))
+                progress(.budgetExhausted(budget))
+                guard
+                    try await finish(
+                        reason: "budget",
+                        ledger: ledger,
+                        task: task,
+                        id: id,
+                        progress: progress
+                    )
+                else { return try stop() }
+                continue
+            }
+            // The design with the fewest candidates that still has untried points.
+            let open = settings.designs.filter { !exhaustedDesigns.contains($0.name) }
+            guard
+                let design = open.min(by: { lhs, rhs in
+                    state.count(of: lhs.name) < state.count(of: rhs.name)
+                }), let space = spaces[design.name]
+            else {
+                guard
+                    try await finish(
+                        reason: "exhausted",
+                        ledger: ledger,
+                        task: task,
+                        id: id,
+                        progress: progress
+                    )
+                else { return try stop() }
+                continue
+            }
+            let history = state.trials(of: design.name)
+            let designSeed = settings.seed ^ UInt64(settings.designs.firstIndex(of: design) ?? 0) &* 0x51_7CC1_B727_220A
+            guard let point = strategy.propose(space: space, history: history, seed: designSeed) else {
+                exhaustedDesigns.insert(design.name)
+                continue
+            }
+            let candidate = CandidateRecord(
+                id: (state.order.last ?? 0) + 1,
+                design: design.name,
+                point: point,
+                configuration: space.configuration(at: point),
+                parent: state.bestOf(design: design.name)
+            )
+            try ledger.record(.candidateCreated(candidate))
+            guard try await evaluate(candidate, ledger: ledger, task: task, progress: progress) else {
+                return try stop()
+            }
+        }
+        return ledger.state
+    }
+
+    /// Evaluates a candidate on the suite and journals it; returns false when the run was cancelled.
+    private func evaluate(
+        _ candidate: CandidateRecord,
+        ledger: Ledger,
+        task: KernelTask,
+        progress: @Sendable (RunProgress) -> Void
+    ) async throws -> Bool {
+        guard let settings = ledger.state.settings,
+            let design = settings.designs.first(where: { $0.name == candidate.design })
+        else { throw RunError(.corrupt, "candidate \(candidate.id) names an unknown design") }
+        if ledger.state.candidates[candidate.id]?.isStarted != true {
+            try ledger.record(.evaluationStarted(candidate: candidate.id))
+        }
+        progress(.evaluating(candidate: candidate, state: ledger.state))
+        let request = EvaluationRequest(
+            task: task,
+            source: design.source,
+            candidateName: "\(design.name) #\(candidate.id)",
+            configuration: candidate.configuration,
+            shapes: task.suite,
+            options: evaluationOptions(settings)
+        )
+        let result: EvaluationResult
+        do {
+            result = try await evaluator.evaluate(request)
+        } catch is CancellationError {
+            return false
+        }
+        if Task.isCancelled { return false }
+        try ledger.record(.evaluationFinished(candidate: candidate.id, result: result))
+        if result.correct, let speedup = result.geomeanSpeedup, speedup > (ledger.state.bestSpeedup ?? 0) {
+            try ledger.record(.bestImproved(candidate: candidate.id, speedup: speedup))
+        }
+        progress(.evaluated(candidate: candidate, result: result, state: ledger.state))
+        return true
+    }
+
+    private func evaluationOptions(_ settings: RunSettings, heldout: Bool = false) -> EvaluationOptions {
+        var options = EvaluationOptions()
+        options.minPairs = settings.minPairs
+        options.maxPairs = settings.maxPairs
+        options.shapeTimeBudget = .seconds(3)
+        return options
+    }
+
+    private func exhaustedBudget(_ state: RunState, settings: RunSettings) -> String? {
+        if let max = settings.maxEvaluations, state.finishedEvaluations >= max { return "evaluations" }
+        if let max = settings.maxSeconds, state.elapsed(now: Date()) >= max { return "time" }
+        return nil
+    }
+
+    // MARK: - The end
+
+    /// Checks the best candidates on the held-out shapes (best first, until one passes), writes the
+    /// winner and the report, and journals the outcome; returns false when the run was cancelled.
+    private func finish(
+        reason: String,
+        ledger: Ledger,
+        task: KernelTask,
+        id: String,
+        progress: @Sendable (RunProgress) -> Void
+    ) async throws -> Bool {
+        guard let settings = ledger.state.settings else { return true }
+        let state = ledger.state
+        var winner: Int? = nil
+        for candidate in state.leaderboard.prefix(5) {
+            if task.heldout.isEmpty {
+                winner = candidate.record.id
+                break
+            }
+            var heldout = candidate.heldout
+            if heldout == nil, let design = settings.designs.first(where: { $0.name == candidate.record.design }) {
+                progress(.checkingHeldout(candidate: candidate.record.id))
+                let request = EvaluationRequest(
+                    task: task,
+                    source: design.source,
+                    candidateName: "\(design.name) #\(candidate.record.id) (held-out)",
+                    configuration: candidate.record.configuration,
+                    shapes: task.heldout,
+                    options: evaluationOptions(settings)
+                )
+                do {
+                    let result = try await evaluator.evaluate(request)
+                    try ledger.record(.heldoutChecked(candidate: candidate.record.id, result: result))
+                    heldout = result
+                } catch is CancellationError {
+                    return false
+                }
+                if Task.isCancelled { return false }
+            }
+            if heldout?.correct == true {
+                winner = candidate.record.id
+                break
+            }
+        }
+        let checked = ledger.state
+        var outcome = RunOutcome(
+            reason: checked.leaderboard.isEmpty ? "no-correct-candidate" : reason,
+            best: checked.best,
+            winner: winner,
+            winnerSpeedup: winner.flatMap { checked.candidates[$0]?.result?.geomeanSpeedup },
+            winnerFile: nil,
+            reportFile: nil
+        )
+        let folder = store.folder(of: id)
+        if let winner, let candidate = checked.candidates[winner],
+            let design = settings.designs.first(where: { $0.name == candidate.record.design })
+        {
+            let text = WinnerFile.render(candidate: candidate, design: design, settings: settings, task: task)
+            try writeFile(text, to: folder.appending(path: "winner.c"))
+            outcome.winnerFile = "winner.c"
+        }
+        outcome.reportFile = "report.html"
+        var final = checked
+        final.outcome = outcome
+        try writeReport(final, id: id)
+        try ledger.record(.finished(outcome))
+        return true
+    }
+
+    private func writeReport(_ state: RunState, id: String) throws(RunError) {
+        let report = RunReport(state: state, runID: id)
+        let folder = store.folder(of: id)
+        try writeFile(report.html(), to: folder.appending(path: "report.html"))
+        try writeFile(report.markdown(), to: folder.appending(path: "report.md"))
+    }
+
+    private func writeFile(_ text: String, to url: URL) throws(RunError) {
+        do {
+            try Data(text.utf8).write(to: url, options: .atomic)
+        } catch {
+            throw RunError(.io, "cannot write \(url.path)", underlying: error)
+        }
+    }
+}
+
+/// The journal and the state folded from it, advanced together: an event is journaled, then applied.
+private final class Ledger {
+    let journal: Journal
+    private(set) var state: RunState
+
+    init(journal: Journal, state: RunState) {
+        self.journal = journal
+        self.state = state
+    }
+
+    func record(_ event: RunEvent) throws(RunError) {
+        let sequence = try journal.append(event)
+        state.apply(Journal.Entry(sequence: sequence, date: Date(), event: event))
+    }
+}
+
+extension RunState {
+    /// The number of candidates of a design.
+    func count(of design: String) -> Int {
+        candidates.values.count { $0.record.design == design }
+    }
+
+    /// The trials of a design so far, in creation order: what a search strategy learns from.
+    func trials(of design: String) -> [Trial] {
+        order.compactMap { candidates[$0] }.filter { $0.record.design == design }.map { candidate in
+            Trial(
+                index: candidate.record.point,
+                score: candidate.result?.correct == true ? candidate.result?.geomeanSpeedup : nil
+            )
+        }
+    }
+
+    /// The best correct candidate of a design so far.
+    func bestOf(design: String) -> Int? {
+        leaderboard.first { $0.record.design == design }?.record.id
+    }
+}
+
+/// Facts about this library.
+package enum KilnRun {
+    /// Kiln's version, recorded in every run.
+    package static let version = "0.1.0"
+}

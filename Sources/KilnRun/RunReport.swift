@@ -1,0 +1,264 @@
+import Foundation
+import KilnHarness
+import KilnTask
+
+/// A run's report: a self-contained HTML page (inline SVG charts, no scripts, no network) and a
+/// Markdown summary, both built from the journal's state alone.
+package struct RunReport: Sendable {
+    /// The run's state.
+    package var state: RunState
+    /// The run's id.
+    package var runID: String
+
+    /// Creates a report.
+    /// - Parameters:
+    ///   - state: the run's state.
+    ///   - runID: its id.
+    package init(state: RunState, runID: String) {
+        self.state = state
+        self.runID = runID
+    }
+
+    private var settings: RunSettings? { state.settings }
+    private var winner: RunState.Candidate? { state.outcome?.winner.flatMap { state.candidates[$0] } }
+    private var bestCandidate: RunState.Candidate? {
+        winner ?? state.best.flatMap { state.candidates[$0] }
+    }
+
+    private var evaluated: [RunState.Candidate] {
+        state.order.compactMap { state.candidates[$0] }.filter { $0.result != nil }
+    }
+
+    private var status: String {
+        if let outcome = state.outcome {
+            switch outcome.reason {
+            case "budget": return "finished: budget reached (\(state.exhaustedBudgets.joined(separator: ", ")))"
+            case "exhausted": return "finished: search space exhausted"
+            default: return "finished: no correct candidate"
+            }
+        }
+        return state.isInterrupted ? "interrupted (resumable)" : "in progress or stopped (resumable)"
+    }
+
+    /// Best speedup after each evaluation, and when.
+    private var progression: (byEvaluation: [(x: Double, y: Double)], byMinute: [(x: Double, y: Double)]) {
+        var best = 0.0
+        var byEvaluation: [(x: Double, y: Double)] = []
+        var byMinute: [(x: Double, y: Double)] = []
+        let start = state.startedAt ?? Date()
+        for (index, candidate) in evaluated.enumerated() {
+            guard let result = candidate.result, result.correct, let speedup = result.geomeanSpeedup, speedup > best
+            else { continue }
+            best = speedup
+            byEvaluation.append((Double(index + 1), speedup))
+            byMinute.append(((candidate.finishedAt ?? start).timeIntervalSince(start) / 60, speedup))
+        }
+        return (byEvaluation, byMinute)
+    }
+
+    // MARK: - Markdown
+
+    /// The Markdown summary.
+    /// - Returns: the text.
+    package func markdown() -> String {
+        var out: [String] = []
+        out.append("# Kiln run \(runID)")
+        out.append("")
+        out.append("- task: \(settings?.taskName ?? "?") (\(settings?.taskPath ?? "?"))")
+        out.append(
+            "- proposer: \(settings?.proposer ?? "?"), strategy \(settings?.strategy ?? "?"), seed \(settings?.seed ?? 0)"
+        )
+        out.append("- status: \(status)")
+        out.append(
+            "- evaluations: \(state.finishedEvaluations)\(settings?.maxEvaluations.map { " of \($0)" } ?? ""), wall time \(minutes(state.elapsed())) min\(settings?.maxSeconds.map { " of \(minutes($0)) min" } ?? "")"
+        )
+        if let best = bestCandidate, let result = best.result {
+            out.append(
+                "- best: candidate #\(best.record.id) (\(best.record.design), \(best.record.configuration.label)), geometric-mean speedup \(fixed(result.geomeanSpeedup ?? 0))x over the baseline"
+            )
+            out.append("- held-out shapes: \(heldoutText(best))")
+            if let file = state.outcome?.winnerFile { out.append("- winner file: \(file)") }
+            out.append("")
+            out.append("## Winner per shape")
+            out.append("")
+            out.append("| shape | speedup | IQR | baseline | candidate | GFLOP/s | of peak |")
+            out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+            for shape in result.shapes {
+                out.append(
+                    "| \(shape.name) | \(shape.speedup.map { fixed($0) + "x" } ?? "-") | \(iqr(shape)) | \(shape.baselineSeconds.map(duration) ?? "-") | \(shape.candidateSeconds.map(duration) ?? "-") | \(shape.gflops.map { String(format: "%.1f", $0) } ?? "-") | \(shape.fractionOfPeak.map { String(format: "%.1f%%", $0 * 100) } ?? "-") |"
+                )
+            }
+        } else {
+            out.append("- no correct candidate yet")
+        }
+        out.append("")
+        out.append("## Leaderboard")
+        out.append("")
+        out.append("| rank | candidate | design | configuration | speedup |")
+        out.append("| ---: | ---: | --- | --- | ---: |")
+        for (rank, candidate) in state.leaderboard.prefix(10).enumerated() {
+            out.append(
+                "| \(rank + 1) | #\(candidate.record.id) | \(candidate.record.design) | \(candidate.record.configuration.label) | \(fixed(candidate.result?.geomeanSpeedup ?? 0))x |"
+            )
+        }
+        out.append("")
+        out.append("## Search space explored")
+        out.append("")
+        for line in explored() { out.append("- \(line)") }
+        out.append("")
+        return out.joined(separator: "\n")
+    }
+
+    // MARK: - HTML
+
+    /// The HTML page.
+    /// - Returns: the page.
+    package func html() -> String {
+        let progression = progression
+        let all = evaluated.enumerated().compactMap { index, candidate -> (x: Double, y: Double)? in
+            guard let speedup = candidate.result?.geomeanSpeedup else { return nil }
+            return (Double(index + 1), speedup)
+        }
+        var body = ""
+        body += "<h1>Kiln run <code>\(esc(runID))</code></h1>"
+        body +=
+            "<p class=\"sub\">task <b>\(esc(settings?.taskName ?? "?"))</b> · proposer \(esc(settings?.proposer ?? "?")) (strategy \(esc(settings?.strategy ?? "?")), seed \(settings?.seed ?? 0)) · \(esc(status))</p>"
+        body += "<div class=\"cards\">"
+        body += card("best speedup", bestCandidate?.result?.geomeanSpeedup.map { fixed($0) + "x" } ?? "—")
+        body += card("held-out", bestCandidate.map(heldoutText) ?? "—")
+        body += card(
+            "evaluations",
+            "\(state.finishedEvaluations)\(settings?.maxEvaluations.map { " / \($0)" } ?? "")"
+        )
+        body += card(
+            "wall time",
+            "\(minutes(state.elapsed())) min\(settings?.maxSeconds.map { " / \(minutes($0))" } ?? "")"
+        )
+        body += "</div>"
+        body += "<h2>Best speedup over evaluations</h2>"
+        body += SVGChart.lines(
+            [
+                .init(points: all, color: "#b8c4d6", isStep: false, showsDots: true, drawsLine: false),
+                .init(points: progression.byEvaluation, color: "#c2410c", isStep: true),
+            ],
+            xLabel: "evaluation",
+            yLabel: "speedup (x)"
+        )
+        body += "<p class=\"note\">grey: every correct evaluation; orange: the best so far.</p>"
+        body += "<h2>Best speedup over time</h2>"
+        body += SVGChart.lines(
+            [.init(points: progression.byMinute, color: "#c2410c", isStep: true)],
+            xLabel: "minutes",
+            yLabel: "speedup (x)"
+        )
+        if let best = bestCandidate, let result = best.result {
+            body +=
+                "<h2>Winner: candidate #\(best.record.id) <small>\(esc(best.record.design)) · \(esc(best.record.configuration.label))</small></h2>"
+            body += SVGChart.bars(
+                result.shapes.compactMap { shape in shape.speedup.map { (shape.name, $0) } },
+                unit: "x"
+            )
+            body +=
+                "<table><tr><th>shape</th><th>speedup</th><th>IQR</th><th>baseline</th><th>candidate</th><th>GFLOP/s</th><th>of peak</th><th>max abs err</th></tr>"
+            for shape in result.shapes {
+                body +=
+                    "<tr><td>\(esc(shape.name))</td><td>\(shape.speedup.map { fixed($0) + "x" } ?? "-")</td><td>\(iqr(shape))</td><td>\(shape.baselineSeconds.map(duration) ?? "-")</td><td>\(shape.candidateSeconds.map(duration) ?? "-")</td><td>\(shape.gflops.map { String(format: "%.1f", $0) } ?? "-")</td><td>\(shape.fractionOfPeak.map { String(format: "%.1f%%", $0 * 100) } ?? "-")</td><td>\(shape.maxAbsError.map { String(format: "%.1e", $0) } ?? "-")</td></tr>"
+            }
+            body += "</table>"
+            body += "<h3>Held-out shapes</h3>"
+            if let heldout = best.heldout {
+                body +=
+                    "<p>\(heldout.correct ? "passed" : "<b class=\"bad\">failed</b>: \(esc(heldout.failure ?? ""))")\(heldout.geomeanSpeedup.map { " · geometric-mean speedup \(fixed($0))x" } ?? "")</p>"
+                body += "<table><tr><th>shape</th><th>parameters</th><th>correct</th><th>speedup</th></tr>"
+                for shape in heldout.shapes {
+                    body +=
+                        "<tr><td>\(esc(shape.name))</td><td class=\"mono\">\(esc(shape.parameters))</td><td>\(shape.correct == true ? "yes" : shape.correct == false ? "<b class=\"bad\">no</b>" : "-")</td><td>\(shape.speedup.map { fixed($0) + "x" } ?? "-")</td></tr>"
+                }
+                body += "</table>"
+            } else {
+                body += "<p>\(esc(heldoutText(best)))</p>"
+            }
+        }
+        body +=
+            "<h2>Leaderboard</h2><table><tr><th>rank</th><th>candidate</th><th>design</th><th>configuration</th><th>speedup</th></tr>"
+        for (rank, candidate) in state.leaderboard.prefix(10).enumerated() {
+            body +=
+                "<tr><td>\(rank + 1)</td><td>#\(candidate.record.id)</td><td>\(esc(candidate.record.design))</td><td class=\"mono\">\(esc(candidate.record.configuration.label))</td><td>\(fixed(candidate.result?.geomeanSpeedup ?? 0))x</td></tr>"
+        }
+        body += "</table>"
+        body += "<h2>Search space explored</h2><ul>"
+        for line in explored() { body += "<li>\(esc(line))</li>" }
+        body += "</ul>"
+        if let machine = settings?.machine {
+            body +=
+                "<h2>Machine</h2><p>\(esc(machine.cpuModel)) · \(machine.threads) threads · measured fp32 peak \(String(format: "%.0f", machine.peakGflopsAll)) GFLOP/s (\(String(format: "%.0f", machine.peakGflops1)) on one core) · triad \(String(format: "%.1f", machine.bandwidthGbsAll)) GB/s</p>"
+        }
+        return """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>Kiln run \(esc(runID))</title>
+            <style>
+            body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;max-width:980px;margin:24px auto;padding:0 16px;color:#1f2937}
+            h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;margin-top:28px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
+            h2 small{font-weight:normal;color:#6b7280;font-size:14px}
+            .sub{color:#4b5563;margin-top:0} .cards{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
+            .card{border:1px solid #e5e7eb;border-radius:8px;padding:10px 14px;min-width:150px}
+            .card .k{color:#6b7280;font-size:12px;text-transform:uppercase;letter-spacing:.04em}.card .v{font-size:20px;font-weight:600}
+            table{border-collapse:collapse;width:100%;margin:8px 0}th,td{padding:4px 8px;border-bottom:1px solid #f0f0f0;text-align:right}
+            th:first-child,td:first-child{text-align:left} .mono{font-family:ui-monospace,monospace;font-size:13px;text-align:left}
+            .chart{width:100%;height:auto;font-size:11px;fill:#374151} .chart .grid{stroke:#eef0f3} .chart .axis{stroke:#9ca3af}
+            .chart .bar{fill:#ea580c} .chart .label{font-size:12px;fill:#4b5563} .note{color:#6b7280;font-size:13px}
+            .bad{color:#b91c1c} .empty{color:#9ca3af}
+            </style></head><body>
+            \(body)
+            <p class="note">Written by Kiln \(esc(settings?.kilnVersion ?? "")) from the run's journal. Speedups are medians of interleaved baseline/candidate pairs on fresh inputs, each checked against the oracle.</p>
+            </body></html>
+            """
+    }
+
+    // MARK: - Pieces
+
+    private func explored() -> [String] {
+        guard let settings else { return [] }
+        return settings.designs.map { design in
+            let mine = evaluated.filter { $0.record.design == design.name }
+            let correct = mine.count { $0.result?.correct == true }
+            var failures: [String: Int] = [:]
+            for candidate in mine where candidate.result?.correct == false {
+                failures[candidate.result?.verdict.rawValue ?? "?", default: 0] += 1
+            }
+            let failureText = failures.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(
+                separator: ", "
+            )
+            return
+                "\(design.name): \(mine.count) of \(design.spaceSize) configurations evaluated, \(correct) correct\(failureText.isEmpty ? "" : ", \(failureText)")"
+        }
+    }
+
+    private func heldoutText(_ candidate: RunState.Candidate) -> String {
+        guard let heldout = candidate.heldout else {
+            return state.outcome == nil ? "checked at the end of the run" : "not checked"
+        }
+        return heldout.correct
+            ? "passed\(heldout.geomeanSpeedup.map { " (\(fixed($0))x)" } ?? "")" : "failed: \(heldout.failure ?? "")"
+    }
+
+    private func card(_ key: String, _ value: String) -> String {
+        "<div class=\"card\"><div class=\"k\">\(esc(key))</div><div class=\"v\">\(esc(value))</div></div>"
+    }
+
+    private func iqr(_ shape: ShapeResult) -> String {
+        guard let low = shape.speedupLow, let high = shape.speedupHigh else { return "-" }
+        return "\(fixed(low))-\(fixed(high))"
+    }
+
+    private func esc(_ text: String) -> String { SVGChart.escape(text) }
+    private func fixed(_ value: Double) -> String { String(format: "%.2f", value) }
+    private func minutes(_ seconds: Double) -> String { String(format: "%.1f", seconds / 60) }
+    private func duration(_ seconds: Double) -> String {
+        seconds >= 1
+            ? String(format: "%.2f s", seconds)
+            : seconds >= 1e-3
+                ? String(format: "%.2f ms", seconds * 1e3) : String(format: "%.1f us", seconds * 1e6)
+    }
+}

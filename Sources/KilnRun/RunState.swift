@@ -1,0 +1,122 @@
+package import Foundation
+package import KilnHarness
+
+/// A run's state: a fold over its journal.
+package struct RunState: Sendable {
+    /// One candidate and what is known of it.
+    package struct Candidate: Sendable, Hashable {
+        /// How it was made.
+        package var record: CandidateRecord
+        /// Whether its evaluation was started.
+        package var isStarted = false
+        /// Its suite evaluation, once finished.
+        package var result: EvaluationResult?
+        /// Its held-out check, if it had one.
+        package var heldout: EvaluationResult?
+        /// When its evaluation finished.
+        package var finishedAt: Date?
+    }
+
+    /// The settings, from the first event.
+    package var settings: RunSettings?
+    /// Candidates by id.
+    package var candidates: [Int: Candidate] = [:]
+    /// Candidate ids in creation order.
+    package var order: [Int] = []
+    /// The best correct candidate so far.
+    package var best: Int?
+    /// The best speedup so far.
+    package var bestSpeedup: Double?
+    /// Budgets that ran out.
+    package var exhaustedBudgets: [String] = []
+    /// How the run ended, if it did.
+    package var outcome: RunOutcome?
+    /// Whether the last part of the run was interrupted.
+    package var isInterrupted = false
+    /// The wall time of every part of the run, seconds.
+    package var elapsedSeconds: Double = 0
+    /// When the run started.
+    package var startedAt: Date?
+    /// When the last event was written.
+    package var lastEventAt: Date?
+    /// The last sequence number folded.
+    package var lastSequence = 0
+    /// The number of events folded.
+    package var eventCount = 0
+    private var partStart: Date?
+
+    /// The empty state.
+    package init() {}
+
+    /// Folds a journal's entries.
+    /// - Parameter entries: the entries, in order.
+    package init(entries: [Journal.Entry]) {
+        for entry in entries { apply(entry) }
+    }
+
+    /// Evaluations that finished.
+    package var finishedEvaluations: Int { candidates.values.count { $0.result != nil } }
+
+    /// Folds one more entry.
+    /// - Parameter entry: the next entry.
+    package mutating func apply(_ entry: Journal.Entry) {
+        eventCount += 1
+        lastSequence = entry.sequence
+        if let partStart, let lastEventAt, entry.event.isPartStart {
+            elapsedSeconds += lastEventAt.timeIntervalSince(partStart)
+        }
+        if entry.event.isPartStart { partStart = entry.date }
+        lastEventAt = entry.date
+        switch entry.event {
+        case .started(let settings):
+            self.settings = settings
+            startedAt = entry.date
+        case .resumed:
+            isInterrupted = false
+        case .candidateCreated(let record):
+            candidates[record.id] = Candidate(record: record)
+            order.append(record.id)
+        case .evaluationStarted(let id):
+            candidates[id]?.isStarted = true
+        case .evaluationFinished(let id, let result):
+            candidates[id]?.result = result
+            candidates[id]?.finishedAt = entry.date
+        case .bestImproved(let id, let speedup):
+            best = id
+            bestSpeedup = speedup
+        case .budgetExhausted(let budget):
+            exhaustedBudgets.append(budget)
+        case .heldoutChecked(let id, let result):
+            candidates[id]?.heldout = result
+        case .finished(let outcome):
+            self.outcome = outcome
+        case .interrupted:
+            isInterrupted = true
+        }
+    }
+
+    /// The wall time so far, counting the current part up to `now`.
+    /// - Parameter now: the current time, or nil to count only up to the last event.
+    /// - Returns: seconds.
+    package func elapsed(now: Date? = nil) -> Double {
+        guard let partStart else { return elapsedSeconds }
+        return elapsedSeconds + ((now ?? lastEventAt) ?? partStart).timeIntervalSince(partStart)
+    }
+
+    /// Correct candidates, best first.
+    package var leaderboard: [Candidate] {
+        order.compactMap { candidates[$0] }
+            .filter { $0.result?.correct == true }
+            .sorted { ($0.result?.geomeanSpeedup ?? 0) > ($1.result?.geomeanSpeedup ?? 0) }
+    }
+}
+
+extension RunEvent {
+    /// Whether the event begins a part of the run (a process working on it).
+    var isPartStart: Bool {
+        switch self {
+        case .started, .resumed: true
+        default: false
+        }
+    }
+}

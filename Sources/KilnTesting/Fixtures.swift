@@ -1,0 +1,65 @@
+package import Foundation
+package import KilnTask
+
+/// Paths to the repository's bundled tasks and test fixtures, and shared scratch space for tests.
+package enum Fixtures {
+    /// The repository's root folder.
+    package static let root: URL = URL(filePath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A bundled task folder, such as `extend-attention`.
+    /// - Parameter name: the folder's name under `tasks/`.
+    /// - Returns: its URL.
+    package static func taskFolder(_ name: String) -> URL {
+        root.appending(path: "tasks/\(name)")
+    }
+
+    /// A bundled task, loaded.
+    /// - Parameter name: the folder's name under `tasks/`.
+    /// - Returns: the task.
+    /// - Throws: ``TaskError`` if the bundled task is broken.
+    package static func task(_ name: String) throws -> KernelTask {
+        try KernelTask.load(from: taskFolder(name))
+    }
+
+    /// A fixture file under `Tests/Fixtures/`.
+    /// - Parameter path: its path below `Tests/Fixtures/`, such as `hostile/segfault.c`.
+    /// - Returns: its URL.
+    package static func file(_ path: String) -> URL {
+        root.appending(path: "Tests/Fixtures/\(path)")
+    }
+
+    /// A fixture file's contents.
+    /// - Parameter path: its path below `Tests/Fixtures/`.
+    /// - Returns: the text.
+    /// - Throws: when it cannot be read.
+    package static func source(_ path: String) throws -> String {
+        try String(contentsOf: file(path), encoding: .utf8)
+    }
+
+    /// One cache folder shared by every test in this process, so the machine is probed and each task's
+    /// trusted workers are built once.
+    package static let sharedCache: URL = {
+        let url = FileManager.default.temporaryDirectory.appending(path: "kiln-tests-\(getpid())/cache")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    /// The built `kiln` executable, next to the test bundle.
+    package static var kilnExecutable: URL {
+        let beside = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent().appending(path: "kiln")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        return root.appending(path: ".build/debug/kiln")
+    }
+}
+
+/// Runs `body` with a fresh temporary folder, removed afterwards.
+/// - Parameter body: the work.
+/// - Returns: what `body` returns.
+/// - Throws: what `body` throws.
+package func withTemporaryDirectory<R>(_ body: (URL) async throws -> R) async throws -> R {
+    let url = FileManager.default.temporaryDirectory.appending(path: "kiln-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try await body(url)
+}

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Foundation
+import KilnHarness
+import KilnTask
+import KilnTuner
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks of Kiln itself: evaluation repeatability and tuner quality.",
+        subcommands: [EvalBench.self, TunerBench.self]
+    )
+}
+
+struct EvalBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract:
+            "Evaluate one candidate several times without the cache: geometric means, their spread, and wall times."
+    )
+
+    @Argument(help: "The task folder.")
+    var task: String
+
+    @Argument(help: "The candidate C file.")
+    var candidate: String
+
+    @Option(name: .long, help: "How many evaluations.")
+    var repeats = 2
+
+    @OptionGroup var cache: CacheOptions
+
+    func run() async throws {
+        let task = try KernelTask.load(from: URL(filePath: self.task))
+        guard let source = try? String(contentsOf: URL(filePath: candidate), encoding: .utf8) else {
+            throw HarnessError(.candidateNotFound, "\(candidate): no such candidate file")
+        }
+        let space = try TunableSpace.parse(source: source, file: candidate)
+        var options = EvaluationOptions()
+        options.usesCache = false
+        let evaluator = Evaluator(cacheDirectory: cache.cacheURL)
+        var means: [Double] = []
+        for index in 1...max(repeats, 1) {
+            let request = EvaluationRequest(
+                task: task,
+                source: source,
+                candidateName: candidate,
+                configuration: space.defaultConfiguration,
+                shapes: task.suite,
+                options: options
+            )
+            let result = try await evaluator.evaluate(request)
+            guard let mean = result.geomeanSpeedup else {
+                Terminal.out("evaluation \(index): \(result.verdict.rawValue): \(result.failure ?? "")")
+                throw ExitCode(result.exitCode)
+            }
+            means.append(mean)
+            let shapes = result.shapes.map { "\($0.name) \(String(format: "%.2f", $0.speedup ?? 0))x" }
+            Terminal.out(
+                "evaluation \(index): geomean \(String(format: "%.3f", mean))x in \(String(format: "%.1f", result.wallSeconds)) s (build included) · \(shapes.joined(separator: ", "))"
+            )
+        }
+        if let low = means.min(), let high = means.max(), low > 0 {
+            Terminal.out(
+                "geometric means differ by at most \(String(format: "%.1f", (high / low - 1) * 100))% over \(means.count) evaluations"
+            )
+        }
+    }
+}
+
+struct TunerBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tuner",
+        abstract: "Measure every configuration of a design, then replay each strategy on those measurements.",
+        discussion: """
+            Evaluates the whole space once (cached, so a second call is quick), takes the exhaustive \
+            best, and reports for each strategy the median over seeds of the evaluations it needs to \
+            get within 5% of that best, and that as a share of the space.
+            """
+    )
+
+    @Argument(help: "The task folder.")
+    var task: String
+
+    @Option(name: .long, help: "The design, relative to the task folder (default: its first seed).")
+    var design: String?
+
+    @Option(name: .long, help: "Seeds per strategy.")
+    var seeds = 5
+
+    @Option(name: .long, help: "Within this fraction of the exhaustive best counts as reached.")
+    var within = 0.05
+
+    @OptionGroup var cache: CacheOptions
+
+    func run() async throws {
+        let task = try KernelTask.load(from: URL(filePath: self.task))
+        guard let path = design ?? task.seeds.first else {
+            throw ValidationError("task '\(task.name)' has no seed design; pass --design")
+        }
+        let source = try String(contentsOf: task.url(of: path), encoding: .utf8)
+        let tunables = try TunableSpace.parse(source: source, file: path)
+        let space = SearchSpace(tunables)
+        var options = EvaluationOptions()
+        options.minPairs = 3
+        options.maxPairs = 6
+        options.shapeTimeBudget = .seconds(3)
+        let evaluator = Evaluator(cacheDirectory: cache.cacheURL)
+        var scores: [Double?] = []
+        let clock = ContinuousClock()
+        let start = clock.now
+        for index in 0..<space.size {
+            let request = EvaluationRequest(
+                task: task,
+                source: source,
+                candidateName: path,
+                configuration: space.configuration(at: index),
+                shapes: task.suite,
+                options: options
+            )
+            let result = try await evaluator.evaluate(request)
+            scores.append(result.correct ? result.geomeanSpeedup : nil)
+            Terminal.progress("measured \(index + 1)/\(space.size) configurations…")
+        }
+        Terminal.clearProgress()
+        let best = scores.compactMap { $0 }.max() ?? 0
+        let target = best * (1 - within)
+        let invalid = scores.count { $0 == nil }
+        Terminal.out(
+            "\(path): \(space.size) configurations (\(invalid) invalid), measured in \(String(format: "%.0f", Double((clock.now - start).components.seconds))) s; exhaustive best \(String(format: "%.2f", best))x"
+        )
+        var rows: [[String]] = []
+        for name in Strategies.names {
+            guard let strategy = Strategies.named(name) else { continue }
+            var needed: [Int] = []
+            for seed in 1...UInt64(max(seeds, 1)) {
+                var history: [Trial] = []
+                while let index = strategy.propose(space: space, history: history, seed: seed) {
+                    history.append(Trial(index: index, score: scores[index]))
+                    if let score = scores[index], score >= target { break }
+                }
+                needed.append(history.count)
+            }
+            let median = needed.sorted()[needed.count / 2]
+            rows.append([
+                name + (name == Strategies.defaultName ? " (default)" : ""), String(median),
+                String(format: "%.1f%%", Double(median) / Double(space.size) * 100),
+                needed.map(String.init).joined(separator: " "),
+            ])
+        }
+        for line in ResultTable.table(header: ["strategy", "median evals", "of space", "per seed"], rows: rows) {
+            Terminal.out(line)
+        }
+    }
+}

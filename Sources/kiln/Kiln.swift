@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import KilnHarness
+import KilnRun
+import KilnTask
+import Logging
+
+@main
+struct Kiln: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiln",
+        abstract: "An autonomous kernel engineer: builds, checks and times kernels against an oracle and a baseline.",
+        version: KilnVersion.current,
+        subcommands: [
+            RunCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self, ReportCommand.self,
+            EvalCommand.self,
+            ProbeCommand.self, BenchCommand.self,
+        ]
+    )
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel =
+                    ProcessInfo.processInfo.environment["KILN_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+                    ?? .warning
+                return handler
+            }
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as TaskError {
+            Terminal.error(error.description)
+            Foundation.exit(ExitCodes.code(for: error))
+        } catch let error as HarnessError {
+            Terminal.error(error.description)
+            Foundation.exit(ExitCodes.code(for: error))
+        } catch let error as RunError {
+            Terminal.error(error.description)
+            Foundation.exit(ExitCodes.code(for: error))
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+enum KilnVersion {
+    static let current = "0.1.0"
+}

@@ -1,0 +1,90 @@
+import Foundation
+import KilnHarness
+import KilnTask
+
+/// The human-readable form of an evaluation.
+enum ResultTable {
+    static func render(_ result: EvaluationResult, task: KernelTask) -> String {
+        var lines: [String] = []
+        let machine = result.machine
+        lines.append("task \(result.task) · candidate \(result.candidate)\(result.isCached ? " (cached result)" : "")")
+        lines.append("build: \(task.build.compiler) \(result.flags.joined(separator: " "))")
+        lines.append(
+            "baseline: \(task.baseline) built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")) (fixed by the task)"
+        )
+        lines.append(
+            "machine: \(machine.cpuModel.isEmpty ? "unknown CPU" : machine.cpuModel) · measured peak "
+                + "\(fixed(machine.peakGflopsAll, 0)) GFLOP/s on \(machine.threads) threads, "
+                + "\(fixed(machine.peakGflops1, 0)) on one · triad \(fixed(machine.bandwidthGbsAll, 1)) GB/s"
+        )
+        lines.append("")
+        let header = [
+            "shape", "correct", "max abs err", "baseline", "candidate", "speedup", "IQR", "GFLOP/s", "of peak",
+        ]
+        var rows: [[String]] = []
+        for shape in result.shapes {
+            let verdict: String =
+                switch shape.correct {
+                case .some(true): "yes"
+                case .some(false): "NO"
+                case .none: "-"
+                }
+            rows.append([
+                shape.name, verdict, shape.maxAbsError.map(scientific) ?? "-",
+                shape.baselineSeconds.map(duration) ?? "-",
+                shape.candidateSeconds.map(duration) ?? "-", shape.speedup.map { fixed($0, 2) + "x" } ?? "-",
+                shape.speedupLow.flatMap { low in shape.speedupHigh.map { "\(fixed(low, 2))-\(fixed($0, 2))" } } ?? "-",
+                shape.gflops.map { fixed($0, 1) } ?? "-", shape.fractionOfPeak.map { fixed($0 * 100, 1) + "%" } ?? "-",
+            ])
+        }
+        lines.append(contentsOf: table(header: header, rows: rows))
+        for shape in result.shapes {
+            if let failure = shape.failure { lines.append("  \(shape.name): \(failure)") }
+            for note in shape.notes { lines.append("  \(shape.name): \(note)") }
+        }
+        lines.append("")
+        if result.correct {
+            if let geomean = result.geomeanSpeedup {
+                lines.append(
+                    "correct on all \(result.shapes.count) shapes · geometric-mean speedup \(fixed(geomean, 2))x over the baseline"
+                )
+                let pairs = result.shapes.map(\.pairs)
+                lines.append(
+                    "timing: median of \(pairs.min() ?? 0)-\(pairs.max() ?? 0) interleaved baseline/candidate pairs per shape, each on fresh inputs checked against the oracle"
+                )
+            } else {
+                lines.append("correct on all \(result.shapes.count) shapes (not timed)")
+            }
+        } else {
+            lines.append("FAILED (\(result.verdict.rawValue)): \(result.failure ?? "unknown reason")")
+            if result.verdict == .buildFailed, !result.buildLog.isEmpty {
+                lines.append("")
+                lines.append(String(result.buildLog.split(separator: "\n").prefix(15).joined(separator: "\n")))
+            }
+        }
+        lines.append("evaluated in \(fixed(result.wallSeconds, 1)) s · result \(result.contentHash.prefix(12))")
+        return lines.joined(separator: "\n")
+    }
+
+    static func table(header: [String], rows: [[String]]) -> [String] {
+        let widths = header.indices.map { column in
+            ([header[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == 0
+                    ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[index] - cell.count) + cell
+            }.joined(separator: "  ")
+        }
+        return [line(header)] + rows.map(line)
+    }
+
+    static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+    static func scientific(_ value: Double) -> String { value.isFinite ? String(format: "%.1e", value) : "inf" }
+    static func duration(_ seconds: Double) -> String {
+        if seconds >= 1 { return String(format: "%.2f s", seconds) }
+        if seconds >= 1e-3 { return String(format: "%.2f ms", seconds * 1e3) }
+        return String(format: "%.1f us", seconds * 1e6)
+    }
+}

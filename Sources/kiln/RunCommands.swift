@@ -1,0 +1,182 @@
+import ArgumentParser
+import Foundation
+import KilnHarness
+import KilnRun
+import KilnTask
+import KilnTuner
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// Where runs live.
+struct RunsFolderOptions: ParsableArguments {
+    @Option(
+        name: .customLong("runs"),
+        help: ArgumentHelp("The runs folder (default: $KILN_HOME/runs or .kiln/runs).", valueName: "dir")
+    )
+    var runsDirectory: String?
+
+    var store: RunStore {
+        if let runsDirectory { return RunStore(root: URL(filePath: runsDirectory)) }
+        if let home = ProcessInfo.processInfo.environment["KILN_HOME"], !home.isEmpty {
+            return RunStore(root: URL(filePath: home).appending(path: "runs"))
+        }
+        return RunStore(root: URL(filePath: FileManager.default.currentDirectoryPath).appending(path: ".kiln/runs"))
+    }
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Start a journaled optimisation run on a task: tune its seed designs within budgets.",
+        discussion: """
+            Without a model, Kiln tunes every seed design of the task with a search strategy, keeps \
+            the best correct candidate, checks it on the held-out shapes at the end, and writes the \
+            winner and a report into the run's folder. Ctrl-C stops cleanly; 'kiln resume' continues.
+            """
+    )
+
+    @Argument(help: "The task folder.")
+    var task: String
+
+    @Option(name: .long, help: "Wall-time budget, e.g. 300s, 5m, 2h (default 5m; 0 for none).")
+    var time: String = "5m"
+
+    @Option(name: .customLong("evals"), help: "Evaluation budget (default: none).")
+    var evaluations: Int?
+
+    @Option(name: .long, help: "Search strategy: \(Strategies.names.joined(separator: ", ")).")
+    var strategy: String = Strategies.defaultName
+
+    @Option(name: .long, help: "Seed of every random choice (default: drawn).")
+    var seed: UInt64?
+
+    @Option(name: .customLong("min-pairs"), help: "Fewest timed pairs per shape in each evaluation.")
+    var minPairs: Int = 3
+
+    @Option(name: .customLong("max-pairs"), help: "Most timed pairs per shape in each evaluation.")
+    var maxPairs: Int = 6
+
+    @OptionGroup var runs: RunsFolderOptions
+    @OptionGroup var cache: CacheOptions
+
+    func validate() throws {
+        guard Strategies.named(strategy) != nil else {
+            throw ValidationError(
+                "unknown strategy '\(strategy)'; choose one of \(Strategies.names.joined(separator: ", "))"
+            )
+        }
+        guard DurationText.seconds(time) != nil else {
+            throw ValidationError("--time '\(time)' is not a duration; write e.g. 90s, 5m or 2h")
+        }
+        if let evaluations, evaluations < 1 { throw ValidationError("--evals must be at least 1") }
+        guard minPairs >= 1, maxPairs >= minPairs else {
+            throw ValidationError("--min-pairs must be at least 1 and --max-pairs at least --min-pairs")
+        }
+    }
+
+    func run() async throws {
+        let task = try KernelTask.load(from: URL(filePath: self.task))
+        var options = RunOptions()
+        options.strategy = strategy
+        options.seed = seed
+        let seconds = DurationText.seconds(time) ?? 300
+        options.maxSeconds = seconds > 0 ? seconds : nil
+        options.maxEvaluations = evaluations
+        options.minPairs = minPairs
+        options.maxPairs = maxPairs
+        let orchestrator = RunOrchestrator(store: runs.store, evaluator: Evaluator(cacheDirectory: cache.cacheURL))
+        let taskPath = self.task
+        let settings = options
+        let (id, state) = try await RunSupervisor.supervise { progress in
+            try await orchestrator.start(task: task, taskPath: taskPath, options: settings, progress: progress)
+        }
+        RunPrinter.summary(id: id, state: state, store: runs.store)
+    }
+}
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Continue a stopped, interrupted or killed run where it stopped."
+    )
+
+    @Argument(help: "The run's id (or a unique prefix of it).")
+    var run: String
+
+    @OptionGroup var runs: RunsFolderOptions
+    @OptionGroup var cache: CacheOptions
+
+    func run() async throws {
+        let orchestrator = RunOrchestrator(store: runs.store, evaluator: Evaluator(cacheDirectory: cache.cacheURL))
+        let runID = run
+        let (id, state) = try await RunSupervisor.supervise { progress in
+            try await orchestrator.resume(runID, progress: progress)
+        }
+        RunPrinter.summary(id: id, state: state, store: runs.store)
+    }
+}
+
+/// Runs a run as a service in a group that stops it gracefully on SIGINT and SIGTERM, and shows
+/// its progress.
+enum RunSupervisor {
+    typealias Body = @Sendable (@escaping @Sendable (RunProgress) -> Void) async throws -> (id: String, state: RunState)
+
+    static func supervise(_ body: @escaping Body) async throws -> (id: String, state: RunState) {
+        let service = RunService(body: body)
+        let logger = Logger(label: "kiln.run")
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        Terminal.clearProgress()
+        return try service.outcome()
+    }
+}
+
+final class RunService: Service {
+    private let body: RunSupervisor.Body
+    private let result = Mutex<Result<(id: String, state: RunState), any Error>?>(nil)
+
+    init(body: @escaping RunSupervisor.Body) {
+        self.body = body
+    }
+
+    func run() async throws {
+        let body = self.body
+        let outcome: Result<(id: String, state: RunState), any Error>
+        do {
+            let value = try await cancelWhenGracefulShutdown {
+                try await body { event in RunPrinter.progress(event) }
+            }
+            outcome = .success(value)
+        } catch {
+            outcome = .failure(error)
+        }
+        result.withLock { $0 = outcome }
+    }
+
+    func outcome() throws -> (id: String, state: RunState) {
+        guard let outcome = result.withLock({ $0 }) else {
+            throw RunError(.io, "the run stopped before it began")
+        }
+        return try outcome.get()
+    }
+}
+
+/// Parses durations such as `90`, `90s`, `5m`, `2h`.
+enum DurationText {
+    static func seconds(_ text: String) -> Double? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let last = text.last, let unit = units[last], let value = Double(text.dropLast()), value >= 0 {
+            return value * unit
+        }
+        if let value = Double(text), value >= 0 { return value }
+        return nil
+    }
+}

@@ -1,0 +1,66 @@
+/* WRONG on purpose (a test fixture): the naive kernel, except that it ignores logit_cap; the scores are
+ * never capped. Only shapes with logit_cap > 0 can catch it. */
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "extend_attention.h"
+
+/* The key or value row of key j (prefix first, then extend) of sequence b, kv head g. */
+static const float *row_of(const float *pool, const float *extend, const int32_t *kv_indices, int32_t p0,
+                           int32_t q0, int32_t prefix, int32_t j, size_t kv_stride, size_t g_offset) {
+    if (j < prefix) return pool + (size_t)kv_indices[p0 + j] * kv_stride + g_offset;
+    return extend + (size_t)(q0 + j - prefix) * kv_stride + g_offset;
+}
+
+void extend_attention(const float *q_extend, const float *k_extend, const float *v_extend, float *o_extend,
+                      const float *k_buffer, const float *v_buffer, const int32_t *qo_indptr,
+                      const int32_t *kv_indptr, const int32_t *kv_indices, int32_t batch_size, int32_t num_q_heads,
+                      int32_t num_kv_heads, int32_t head_dim, float sm_scale, float logit_cap) {
+    (void)logit_cap; /* the bug: no cap */
+    const int32_t group = num_q_heads / num_kv_heads;
+    const size_t d = (size_t)head_dim;
+    const size_t q_stride = (size_t)num_q_heads * d, kv_stride = (size_t)num_kv_heads * d;
+    int32_t max_keys = 1;
+    for (int32_t b = 0; b < batch_size; b++) {
+        int32_t keys = kv_indptr[b + 1] - kv_indptr[b] + qo_indptr[b + 1] - qo_indptr[b];
+        if (keys > max_keys) max_keys = keys;
+    }
+    float *scores = malloc((size_t)max_keys * sizeof *scores);
+    if (scores == NULL) abort();
+    for (int32_t b = 0; b < batch_size; b++) {
+        const int32_t q0 = qo_indptr[b], extend = qo_indptr[b + 1] - q0;
+        const int32_t p0 = kv_indptr[b], prefix = kv_indptr[b + 1] - p0;
+        for (int32_t h = 0; h < num_q_heads; h++) {
+            const size_t g_offset = (size_t)(h / group) * d;
+            for (int32_t i = 0; i < extend; i++) {
+                const float *q = q_extend + (size_t)(q0 + i) * q_stride + (size_t)h * d;
+                float *o = o_extend + (size_t)(q0 + i) * q_stride + (size_t)h * d;
+                const int32_t keys = prefix + i + 1;
+                float max_score = -FLT_MAX;
+                for (int32_t j = 0; j < keys; j++) {
+                    const float *k = row_of(k_buffer, k_extend, kv_indices, p0, q0, prefix, j, kv_stride, g_offset);
+                    float dot = 0.0f;
+                    for (size_t t = 0; t < d; t++) dot += q[t] * k[t];
+                    float s = dot * sm_scale;
+                    scores[j] = s;
+                    if (s > max_score) max_score = s;
+                }
+                float sum = 0.0f;
+                for (int32_t j = 0; j < keys; j++) {
+                    scores[j] = expf(scores[j] - max_score);
+                    sum += scores[j];
+                }
+                for (size_t t = 0; t < d; t++) o[t] = 0.0f;
+                for (int32_t j = 0; j < keys; j++) {
+                    const float *v = row_of(v_buffer, v_extend, kv_indices, p0, q0, prefix, j, kv_stride, g_offset);
+                    for (size_t t = 0; t < d; t++) o[t] += scores[j] * v[t];
+                }
+                for (size_t t = 0; t < d; t++) o[t] /= sum;
+            }
+        }
+    }
+    free(scores);
+}

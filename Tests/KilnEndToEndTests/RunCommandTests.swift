@@ -1,0 +1,146 @@
+import Foundation
+import GRDB
+import KilnTesting
+import Testing
+
+/// `kiln run`, `resume`, `runs` and `show` as a user runs them, including being killed.
+@Suite(.serialized, .timeLimit(.minutes(10)))
+struct RunCommandTests {
+    let matmul = Fixtures.taskFolder("matmul").path
+
+    func arguments(runs: URL, cache: URL) -> [String] {
+        [
+            "run", matmul, "--evals", "8", "--seed", "11", "--min-pairs", "2", "--max-pairs",
+            "2", "--runs", runs.path, "--cache-dir", cache.path,
+        ]
+    }
+
+    /// (kind, candidate) of every journal event, in order.
+    func events(_ journal: URL) throws -> [(kind: String, candidate: Int?)] {
+        let queue = try DatabaseQueue(path: journal.path)
+        return try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT kind, payload FROM events ORDER BY seq").map { row in
+                let payload: Data = row["payload"]
+                let object = try JSONSerialization.jsonObject(with: payload) as? [String: Any]
+                return (row["kind"], object?["candidate"] as? Int)
+            }
+        }
+    }
+
+    func onlyRun(in runs: URL) throws -> String {
+        let ids = try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted()
+        return try #require(ids.first)
+    }
+
+    @Test(
+        "a run killed with SIGKILL at random moments and resumed loses and repeats nothing, and ends as an uninterrupted run does"
+    )
+    func durability() async throws {
+        try await withTemporaryDirectory { folder in
+            let cache = folder.appending(path: "cache")
+            let killed = folder.appending(path: "killed")
+            let straight = folder.appending(path: "straight")
+            // The killed run does real work; kill it at random moments and resume it each time.
+            var generator = SystemRandomNumberGenerator()
+            var kills = 0
+            var wasKilled = false
+            // A kill before the run's folder exists leaves nothing to resume: start again.
+            for _ in 0..<5 where (try? onlyRun(in: killed)) == nil {
+                wasKilled = try await runKilnAndKill(
+                    arguments(runs: killed, cache: cache),
+                    after: .milliseconds(Int.random(in: 400...2500, using: &generator))
+                )
+            }
+            if wasKilled { kills += 1 }
+            while wasKilled, kills < 5, let runID = try? onlyRun(in: killed) {
+                wasKilled = try await runKilnAndKill(
+                    ["resume", runID, "--runs", killed.path, "--cache-dir", cache.path],
+                    after: .milliseconds(Int.random(in: 400...2500, using: &generator))
+                )
+                if wasKilled { kills += 1 }
+            }
+            let runID = try onlyRun(in: killed)
+            let final = try await runKiln(["resume", runID, "--runs", killed.path, "--cache-dir", cache.path])
+            // The last kill may have landed after the run finished; then resume says so.
+            #expect(final.exitCode == 0 || final.stderr.contains("already finished"), "\(final.stderr)")
+            #expect(kills >= 1)
+            // An uninterrupted run with the same seed, on the same measurements (the shared cache
+            // answers every evaluation), must take exactly the same path.
+            let reference = try await runKiln(arguments(runs: straight, cache: cache))
+            #expect(reference.exitCode == 0, "\(reference.stderr)")
+            let referenceEvents = try events(straight.appending(path: "\(try onlyRun(in: straight))/journal.sqlite"))
+            let resumedEvents = try events(killed.appending(path: "\(runID)/journal.sqlite"))
+            func finished(_ events: [(kind: String, candidate: Int?)]) -> [Int] {
+                events.filter { $0.kind == "evaluation_finished" }.compactMap(\.candidate)
+            }
+            // No evaluation lost, none repeated: candidates 1...8, each finished exactly once.
+            #expect(finished(resumedEvents) == Array(1...8))
+            #expect(finished(referenceEvents) == Array(1...8))
+            #expect(resumedEvents.filter { $0.kind == "candidate_created" }.count == 8)
+            #expect(resumedEvents.filter { $0.kind == "finished" }.count == 1)
+            #expect(resumedEvents.filter { $0.kind == "resumed" }.count >= kills)
+            // The same best and the same answer as the uninterrupted run.
+            func last(_ kind: String, _ events: [(kind: String, candidate: Int?)]) -> Int? {
+                events.last { $0.kind == kind }?.candidate
+            }
+            #expect(last("best_improved", resumedEvents) == last("best_improved", referenceEvents))
+            #expect(last("heldout_checked", resumedEvents) == last("heldout_checked", referenceEvents))
+            let candidates = { (events: [(kind: String, candidate: Int?)]) in
+                events.filter { $0.kind == "best_improved" }.compactMap(\.candidate)
+            }
+            #expect(candidates(resumedEvents) == candidates(referenceEvents))
+
+            let runs = try await runKiln(["runs", "--json", "--runs", killed.path])
+            let list = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
+            #expect(list.first?["id"] as? String == runID)
+            #expect(list.first?["status"] as? String == "finished")
+            #expect(list.first?["best_speedup"] is Double)
+        }
+    }
+
+    @Test("a second writer of a run is refused and told who holds it")
+    func locked() async throws {
+        try await withTemporaryDirectory { folder in
+            let runs = folder.appending(path: "runs")
+            let cache = folder.appending(path: "cache")
+            async let first = runKilnAndKill(
+                ["run", matmul, "--time", "60s", "--min-pairs", "5", "--runs", runs.path, "--cache-dir", cache.path],
+                after: .seconds(12)
+            )
+            var id: String? = nil
+            for _ in 0..<100 where id == nil {
+                try await Task.sleep(for: .milliseconds(100))
+                id = try? onlyRun(in: runs)
+            }
+            let runID = try #require(id)
+            try await Task.sleep(for: .milliseconds(300))
+            let second = try await runKiln(["resume", runID, "--runs", runs.path, "--cache-dir", cache.path])
+            #expect(second.exitCode == 75)
+            #expect(second.stderr.contains("is being written by another Kiln process (pid"))
+            _ = try await first
+        }
+    }
+
+    @Test("show and report read a run's journal; unknown ids get a clear error")
+    func showAndReport() async throws {
+        try await withTemporaryDirectory { folder in
+            let runs = folder.appending(path: "runs")
+            let result = try await runKiln(
+                ["run", matmul, "--evals", "3", "--min-pairs", "2", "--max-pairs", "2", "--runs", runs.path]
+                    + ["--cache-dir", Fixtures.sharedCache.path]
+            )
+            #expect(result.exitCode == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("best speedup:"))
+            let id = try onlyRun(in: runs)
+            let show = try await runKiln(["show", id, "--runs", runs.path])
+            #expect(show.stdout.contains("## Leaderboard"))
+            let out = folder.appending(path: "r.html")
+            let report = try await runKiln(["report", id, "--out", out.path, "--runs", runs.path])
+            #expect(report.exitCode == 0)
+            #expect(FileManager.default.fileExists(atPath: out.path))
+            let unknown = try await runKiln(["show", "nope", "--runs", runs.path])
+            #expect(unknown.exitCode == 66)
+            #expect(unknown.stderr.contains("no run 'nope'"))
+        }
+    }
+}
