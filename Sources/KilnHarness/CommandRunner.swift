@@ -55,6 +55,7 @@ enum CommandRunner {
         } catch let error as SubprocessError where error.code == .outputLimitExceeded {
             return Output(status: .exited(1), output: "(output exceeded \(outputLimit) bytes)", hasTimedOut: false)
         } catch {
+            if Task.isCancelled { throw HarnessError(.cancelled, "cancelled while running '\(executable)'") }
             throw HarnessError(
                 .toolMissing,
                 "could not run '\(executable)': is it installed and on PATH?",

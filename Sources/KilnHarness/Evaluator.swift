@@ -119,6 +119,21 @@ package struct Evaluator: Sendable {
         _ request: EvaluationRequest,
         events: @Sendable (EvaluationEvent) -> Void = { _ in }
     ) async throws -> EvaluationResult {
+        do {
+            return try await evaluateOnce(request, events: events)
+        } catch let error as HarnessError where error.code == .cancelled {
+            throw CancellationError()
+        } catch {
+            // Cancellation kills workers and compilers; what they then report is nobody's fault.
+            try Task.checkCancellation()
+            throw error
+        }
+    }
+
+    private func evaluateOnce(
+        _ request: EvaluationRequest,
+        events: @Sendable (EvaluationEvent) -> Void
+    ) async throws -> EvaluationResult {
         let clock = ContinuousClock()
         let started = clock.now
         let task = request.task
@@ -188,15 +203,26 @@ package struct Evaluator: Sendable {
         var failed = false
         for (index, shape) in request.shapes.enumerated() {
             events(.shapeStarted(shape.name, index: index, of: request.shapes.count))
-            let (shapeResult, verdict, reason) = try await runShape(
-                shape,
-                task: task,
-                workers: (oracle, baseline, candidate),
-                profile: profile,
-                options: request.options,
-                isTimed: !failed && !request.options.isCorrectnessOnly,
-                seeds: &seeds
-            )
+            try Task.checkCancellation()
+            let shapeResult: ShapeResult
+            let verdict: Verdict?
+            let reason: String?
+            do {
+                (shapeResult, verdict, reason) = try await runShape(
+                    shape,
+                    task: task,
+                    workers: (oracle, baseline, candidate),
+                    profile: profile,
+                    options: request.options,
+                    isTimed: !failed && !request.options.isCorrectnessOnly,
+                    seeds: &seeds
+                )
+            } catch {
+                // Cancellation kills the workers; what they then report is not the task's fault.
+                try Task.checkCancellation()
+                throw error
+            }
+            try Task.checkCancellation()
             result.shapes.append(shapeResult)
             events(.shapeFinished(shapeResult))
             if let verdict, let reason {

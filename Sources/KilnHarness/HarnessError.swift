@@ -13,6 +13,8 @@ package struct HarnessError: Error, Sendable, CustomStringConvertible {
         package static let probeFailed = Code(rawValue: "probe failed")
         /// A candidate file to evaluate does not exist or cannot be read.
         package static let candidateNotFound = Code(rawValue: "candidate not found")
+        /// The work was cancelled (Ctrl-C); not a failure of anything.
+        package static let cancelled = Code(rawValue: "cancelled")
         /// Something Kiln did not expect; a bug.
         package static let `internal` = Code(rawValue: "internal")
 

@@ -37,7 +37,7 @@ struct ShapeRun {
     }
 
     private enum CallOutcome {
-        case ok(seconds: Double, suspicious: Bool)
+        case ok(seconds: Double)
         case failed(Verdict, String)
         case died(String)
     }
@@ -74,6 +74,7 @@ struct ShapeRun {
         switch await candidate.awaitReady(timeout: Self.setupTimeout) {
         case .ok: break
         case .died: return .candidateDied(result, phase: "start-up")
+        case .startTime: throw HarnessError(.internal, "a candidate worker sent a start time before any call")
         case .error(let message), .taskError(let message):
             throw HarnessError(.internal, "a candidate worker failed to start: \(message)")
         }
@@ -125,7 +126,6 @@ struct ShapeRun {
         var ratios: [Double] = []
         var baselineTimes: [Double] = []
         var candidateTimes: [Double] = []
-        var suspicious = 0
         let clock = ContinuousClock()
         let start = clock.now
         while ratios.count < options.maxPairs {
@@ -137,9 +137,8 @@ struct ShapeRun {
             for turn in 0..<2 {
                 if (turn == 0) == candidateFirst {
                     switch try await timedCall(candidate, seed: seed, role: "candidate", reference: reference) {
-                    case .ok(let seconds, let isSuspicious):
+                    case .ok(let seconds):
                         candidateSeconds = seconds
-                        if isSuspicious { suspicious += 1 }
                     case .failed(let verdict, let reason): return .failed(result, verdict, reason)
                     case .died(let phase): return .candidateDied(result, phase: phase)
                     }
@@ -161,16 +160,6 @@ struct ShapeRun {
             {
                 break
             }
-        }
-        if suspicious * 2 > ratios.count {
-            return .failed(
-                result,
-                .integrityViolation,
-                "timer tampering: on \(suspicious) of \(ratios.count) timed calls the candidate's process reported less time than Kiln observed"
-            )
-        }
-        if suspicious > 0 {
-            result.notes.append("\(suspicious) call(s) reported less time than Kiln observed; Kiln's own time was used")
         }
         let ratioStats = TimingStatistics(ratios)
         let candidateMedian = TimingStatistics(candidateTimes).median ?? 0
@@ -216,6 +205,8 @@ struct ShapeRun {
             throw HarnessError(.taskBroken, "the task's instance file failed on shape '\(shape.name)': \(message)")
         case .error(let message):
             throw HarnessError(.internal, "the \(role) worker refused a command on shape '\(shape.name)': \(message)")
+        case .startTime:
+            throw HarnessError(.internal, "the \(role) worker sent a start time out of turn on shape '\(shape.name)'")
         case .died:
             throw HarnessError(
                 .taskBroken,
@@ -229,7 +220,12 @@ struct ShapeRun {
             await oracle.request("setup \(seed) \(perturbation)", timeout: Self.setupTimeout),
             role: "oracle"
         )
-        _ = try trusted(await oracle.request("call", timeout: callTimeout * 4), role: "oracle")
+        switch await oracle.timedCall(timeout: callTimeout * 4) {
+        case .timed: break
+        case .reply(let reply): _ = try trusted(reply, role: "oracle")
+        case .outOfProtocol(let message):
+            throw HarnessError(.internal, "the oracle worker broke the protocol: \(message)")
+        }
         return Reference(
             inputs: setup["inputs"] ?? "",
             flops: Double(setup["flops"] ?? "") ?? 0,
@@ -264,8 +260,19 @@ struct ShapeRun {
                 "the task's instance file made different inputs from the same seed in two processes; it must depend only on (shape, seed)"
             )
         }
-        let call = try trusted(await baseline.request("call", timeout: callTimeout * 4), role: "baseline")
-        return measured(call, wall: baseline.lastWall).seconds
+        switch await baseline.timedCall(timeout: callTimeout * 4) {
+        case .timed(let fields, let start, let sent, let received):
+            switch Self.timing(fields, announcedStart: start, sent: sent, received: received) {
+            case .success(let seconds): return seconds
+            case .failure(let problem):
+                throw HarnessError(.internal, "the baseline's timing is inconsistent: \(problem.message)")
+            }
+        case .reply(let reply):
+            _ = try trusted(reply, role: "baseline")
+            throw HarnessError(.internal, "the baseline worker answered 'call' out of protocol")
+        case .outOfProtocol(let message):
+            throw HarnessError(.internal, "the baseline worker broke the protocol: \(message)")
+        }
     }
 
     // MARK: - The candidate
@@ -287,27 +294,52 @@ struct ShapeRun {
                 )
             }
         case .died: return .died("setting up inputs")
+        case .startTime: return .failed(.integrityViolation, "broke the driver's protocol (it wrote to Kiln's pipe)")
         case .error(let message), .taskError(let message):
             throw HarnessError(.taskBroken, "the \(role) worker could not set up shape '\(shape.name)': \(message)")
         }
-        switch await session.request("call", timeout: callTimeout) {
-        case .ok(let fields):
-            let (seconds, isSuspicious) = measured(fields, wall: session.lastWall)
-            return .ok(seconds: seconds, suspicious: isSuspicious)
-        case .died: return .died("the call")
-        case .error(let message), .taskError(let message):
+        switch await session.timedCall(timeout: callTimeout) {
+        case .timed(let fields, let start, let sent, let received):
+            switch Self.timing(fields, announcedStart: start, sent: sent, received: received) {
+            case .success(let seconds): return .ok(seconds: seconds)
+            case .failure(let problem): return .failed(.integrityViolation, "timer tampering: \(problem.message)")
+            }
+        case .reply(.died): return .died("the call")
+        case .reply(.error(let message)), .reply(.taskError(let message)):
             return .failed(.crashed, "the worker failed during the call: \(message)")
+        case .reply:
+            return .failed(.integrityViolation, "broke the driver's protocol during the call (it wrote to Kiln's pipe)")
+        case .outOfProtocol(let message):
+            return .failed(.integrityViolation, "broke the driver's protocol during the call (\(message.prefix(120)))")
         }
     }
 
-    /// The child's own time if Kiln's wall clock confirms it, else Kiln's wall time; flags the difference.
-    private func measured(_ fields: [String: String], wall: Duration) -> (seconds: Double, suspicious: Bool) {
-        let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18
-        guard let ns = Double(fields["ns"] ?? ""), ns >= 0 else { return (wallSeconds, true) }
-        let reported = ns * 1e-9
-        let slack = 300e-6 + 0.05 * wallSeconds
-        if reported > wallSeconds + 50e-6 || reported < wallSeconds - slack { return (wallSeconds, true) }
-        return (reported, false)
+    struct TimingProblem: Error {
+        var message: String
+    }
+
+    /// The call's duration from the driver's clock readings, after checking them against Kiln's: the
+    /// start was announced before the implementation ran and no earlier than Kiln sent the command,
+    /// the end is no later than the reply's arrival, and the reply repeats the announced start.
+    static func timing(
+        _ fields: [String: String],
+        announcedStart: Int64,
+        sent: Int64,
+        received: Int64
+    ) -> Result<Double, TimingProblem> {
+        guard let ns = Int64(fields["ns"] ?? ""), let start = Int64(fields["start"] ?? ""),
+            let end = Int64(fields["end"] ?? "")
+        else { return .failure(TimingProblem(message: "the reply to 'call' lacks its times")) }
+        let tolerance: Int64 = 2_000  // clock reads in two processes, rounding
+        if start != announcedStart || ns != end - start || end < start {
+            return .failure(
+                TimingProblem(message: "the reported times do not match the start announced before the call")
+            )
+        }
+        if start < sent - tolerance || end > received + tolerance {
+            return .failure(TimingProblem(message: "the reported times lie outside the interval Kiln observed"))
+        }
+        return .success(Double(ns) * 1e-9)
     }
 
     private func candidateCall(
@@ -338,6 +370,7 @@ struct ShapeRun {
         switch await candidate.request("post", timeout: Self.setupTimeout) {
         case .ok(let fields): post = fields
         case .died: return .died("the moments after the call returned")
+        case .startTime: return .failed(.integrityViolation, "broke the driver's protocol (it wrote to Kiln's pipe)")
         case .error(let message), .taskError(let message):
             throw HarnessError(.internal, "the candidate worker refused 'post': \(message)")
         }
@@ -363,6 +396,7 @@ struct ShapeRun {
         switch await candidate.request("out", timeout: Self.setupTimeout) {
         case .ok: break
         case .died: return .died("sending its outputs")
+        case .startTime: return .failed(.integrityViolation, "broke the driver's protocol (it wrote to Kiln's pipe)")
         case .error(let message), .taskError(let message):
             throw HarnessError(.internal, "the candidate worker refused 'out': \(message)")
         }
@@ -379,7 +413,7 @@ struct ShapeRun {
         result.maxAbsError = max(result.maxAbsError ?? 0, maxAbs)
         result.relL2Error = max(result.relL2Error ?? 0, relL2)
         if let problem = toleranceProblem(metrics) { return .failed(.wrongResult, problem) }
-        return .ok(seconds: 0, suspicious: false)
+        return .ok(seconds: 0)
     }
 
     /// Describes how `metrics` (the oracle's comparison) break the task's tolerances, or nil.

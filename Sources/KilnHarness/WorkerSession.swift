@@ -20,6 +20,18 @@ enum WorkerReply {
     case taskError(String)
     /// The process ended (or was killed) before answering.
     case died
+    /// `start t=T0`: the driver's clock just before a timed call.
+    case startTime(Int64)
+}
+
+/// What a timed call answered.
+enum TimedReply {
+    /// Both replies, with Kiln's clock when it sent the command and when the second reply arrived.
+    case timed(fields: [String: String], announcedStart: Int64, sent: Int64, received: Int64)
+    /// Anything else the worker answered (or its death).
+    case reply(WorkerReply)
+    /// Lines that break the protocol.
+    case outOfProtocol(String)
 }
 
 /// Limits and settings for one worker process.
@@ -46,8 +58,6 @@ final class WorkerSession {
     private var cursor = 0
     private let processGroup: pid_t
     let timedOut = Flag()
-    /// The wall-clock time the last `request` took, as Kiln measured it.
-    private(set) var lastWall: Duration = .zero
 
     private init(writer: StandardInputWriter, output: SubprocessOutputSequence, processGroup: pid_t) {
         self.writer = writer
@@ -108,17 +118,39 @@ final class WorkerSession {
 
     /// Sends one command (and an optional payload) and waits for its reply line.
     func request(_ command: String, payload: [UInt8]? = nil, timeout: Duration) async -> WorkerReply {
-        let clock = ContinuousClock()
-        let start = clock.now
         do {
             _ = try await writer.write(Array((command + "\n").utf8))
             if let payload { _ = try await writer.write(payload) }
         } catch {
             return .died
         }
-        let answer = await reply(timeout: timeout)
-        lastWall = clock.now - start
-        return answer
+        return await reply(timeout: timeout)
+    }
+
+    /// Sends `call` and reads its two replies: `start t=T0`, written before the implementation runs,
+    /// and `ok ns=... start=T0 end=T1`. Kiln's own CLOCK_MONOTONIC readings around the exchange bound
+    /// both times, so a candidate cannot report a time Kiln did not see pass.
+    func timedCall(timeout: Duration) async -> TimedReply {
+        let sent = Self.monotonicNanoseconds()
+        switch await request("call", timeout: timeout) {
+        case .ok(let fields):
+            // Without a `start` line the reply is out of order: something else wrote to the protocol.
+            return .outOfProtocol("the reply to 'call' came before its start time: \(fields)")
+        case .startTime(let start):
+            let answer = await reply(timeout: timeout)
+            let received = Self.monotonicNanoseconds()
+            guard case .ok(let fields) = answer else { return .reply(answer) }
+            return .timed(fields: fields, announcedStart: start, sent: sent, received: received)
+        case let other:
+            return .reply(other)
+        }
+    }
+
+    /// CLOCK_MONOTONIC in nanoseconds: the clock the driver uses, shared by every process.
+    static func monotonicNanoseconds() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
     }
 
     /// Reads exactly `count` raw bytes after a reply, or nil when the worker dies first.
@@ -148,6 +180,7 @@ final class WorkerSession {
         }
         guard let line else { return .died }
         if line.hasPrefix("ok") || line.hasPrefix("ready") { return .ok(Self.fields(line)) }
+        if line.hasPrefix("start "), let time = Int64(Self.fields(line)["t"] ?? "") { return .startTime(time) }
         if line.hasPrefix("task-error ") { return .taskError(String(line.dropFirst("task-error ".count))) }
         if line.hasPrefix("error ") { return .error(String(line.dropFirst("error ".count))) }
         return .error("unexpected reply '\(line.prefix(200))'")

@@ -32,6 +32,9 @@ package enum RunProgress: Sendable {
     case budgetExhausted(String)
     /// The best candidate is being checked on the held-out shapes.
     case checkingHeldout(candidate: Int)
+    /// This process's part of the run ended: its wall time and the time spent inside evaluations,
+    /// seconds. The rest is the run's own bookkeeping (journal, tuner, progress).
+    case partFinished(wallSeconds: Double, evaluationSeconds: Double)
 }
 
 /// Runs the tuner over a task's seed designs, journaling every step, until a budget runs out, the
@@ -157,7 +160,17 @@ package struct RunOrchestrator: Sendable {
         task: KernelTask,
         progress: @Sendable (RunProgress) -> Void
     ) async throws -> RunState {
+        let clock = ContinuousClock()
+        let partStart = clock.now
         let ledger = Ledger(journal: journal, state: RunState(entries: try journal.entries()))
+        defer {
+            progress(
+                .partFinished(
+                    wallSeconds: Self.seconds(clock.now - partStart),
+                    evaluationSeconds: Self.seconds(ledger.evaluating)
+                )
+            )
+        }
         guard let settings = ledger.state.settings, let strategy = Strategies.named(settings.strategy) else {
             throw RunError(.corrupt, "run \(id) has no readable settings")
         }
@@ -262,7 +275,7 @@ package struct RunOrchestrator: Sendable {
         )
         let result: EvaluationResult
         do {
-            result = try await evaluator.evaluate(request)
+            result = try await ledger.timing { try await evaluator.evaluate(request) }
         } catch is CancellationError {
             return false
         }
@@ -320,7 +333,7 @@ package struct RunOrchestrator: Sendable {
                     options: evaluationOptions(settings)
                 )
                 do {
-                    let result = try await evaluator.evaluate(request)
+                    let result = try await ledger.timing { try await evaluator.evaluate(request) }
                     try ledger.record(.heldoutChecked(candidate: candidate.record.id, result: result))
                     heldout = result
                 } catch is CancellationError {
@@ -358,6 +371,10 @@ package struct RunOrchestrator: Sendable {
         return true
     }
 
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+    }
+
     private func writeReport(_ state: RunState, id: String) throws(RunError) {
         let report = RunReport(state: state, runID: id)
         let folder = store.folder(of: id)
@@ -378,10 +395,19 @@ package struct RunOrchestrator: Sendable {
 private final class Ledger {
     let journal: Journal
     private(set) var state: RunState
+    /// Time spent inside the evaluator during this part of the run.
+    private(set) var evaluating: Duration = .zero
 
     init(journal: Journal, state: RunState) {
         self.journal = journal
         self.state = state
+    }
+
+    func timing<T>(_ body: () async throws -> T) async rethrows -> T {
+        let clock = ContinuousClock()
+        let start = clock.now
+        defer { evaluating += clock.now - start }
+        return try await body()
     }
 
     func record(_ event: RunEvent) throws(RunError) {

@@ -16,7 +16,8 @@ enum SVGChart {
         width: Double = 640,
         height: Double = 260,
         xLabel: String,
-        yLabel: String
+        yLabel: String,
+        hasIntegerX: Bool = false
     ) -> String {
         let all = series.flatMap(\.points)
         guard !all.isEmpty else { return "<p class=\"empty\">no data yet</p>" }
@@ -35,7 +36,7 @@ enum SVGChart {
             svg += "<line x1=\"\(f(left))\" y1=\"\(f(y))\" x2=\"\(f(width - right))\" y2=\"\(f(y))\" class=\"grid\"/>"
             svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y + 4))\" text-anchor=\"end\">\(label(tick))</text>"
         }
-        for tick in ticks(xMax) {
+        for tick in ticks(xMax, integers: hasIntegerX) {
             svg +=
                 "<text x=\"\(f(sx(tick)))\" y=\"\(f(height - bottom + 16))\" text-anchor=\"middle\">\(label(tick))</text>"
         }
@@ -92,10 +93,11 @@ enum SVGChart {
         return svg + "</svg>"
     }
 
-    static func ticks(_ maximum: Double) -> [Double] {
-        let raw = maximum / 4
+    static func ticks(_ maximum: Double, integers: Bool = false) -> [Double] {
+        let raw = integers ? max(maximum / 4, 1) : maximum / 4
         let magnitude = pow(10, floor(log10(raw)))
-        let step = [1.0, 2.0, 2.5, 5.0, 10.0].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        let steps = integers && magnitude < 10 ? [1.0, 2.0, 5.0, 10.0] : [1.0, 2.0, 2.5, 5.0, 10.0]
+        let step = steps.map { $0 * magnitude }.first { $0 >= raw } ?? raw
         return stride(from: 0, through: maximum, by: step).map { $0 }
     }
 

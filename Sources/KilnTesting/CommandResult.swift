@@ -72,3 +72,29 @@ package func runKilnAndKill(_ arguments: [String], after delay: Duration, in dir
     default: return false
     }
 }
+
+/// Starts `kiln` with arguments, sends it `signal` after `delay`, and collects its output.
+/// - Parameters:
+///   - arguments: the arguments after `kiln`.
+///   - signal: the signal to send, such as SIGINT.
+///   - delay: how long to let it run first.
+/// - Returns: exit code and output.
+/// - Throws: when it cannot be started.
+package func runKiln(_ arguments: [String], signal: Int32, after delay: Duration) async throws -> CommandResult {
+    let result = try await Subprocess.run(
+        .path(.init(Fixtures.kilnExecutable.path)),
+        arguments: Arguments(arguments),
+        input: .none,
+        output: .string(limit: 4 << 20),
+        error: .string(limit: 4 << 20)
+    ) { execution in
+        try? await Task.sleep(for: delay)
+        try? execution.send(signal: Signal(rawValue: signal))
+    }
+    let code: Int32 =
+        switch result.terminationStatus {
+        case .exited(let code): code
+        case .signaled(let signal): 128 + signal
+        }
+    return CommandResult(exitCode: code, stdout: result.standardOutput, stderr: result.standardError)
+}

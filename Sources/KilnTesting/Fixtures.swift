@@ -1,4 +1,5 @@
 package import Foundation
+import KilnHarness
 package import KilnTask
 
 /// Paths to the repository's bundled tasks and test fixtures, and shared scratch space for tests.
@@ -62,4 +63,22 @@ package func withTemporaryDirectory<R>(_ body: (URL) async throws -> R) async th
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: url) }
     return try await body(url)
+}
+
+extension Fixtures {
+    /// A new, empty cache folder inside `folder` that already holds this machine's profile, so a
+    /// `kiln` started on it does real evaluations without first probing the machine.
+    /// - Parameter folder: where to make it.
+    /// - Returns: the cache folder.
+    /// - Throws: when the machine cannot be probed or the folder written.
+    package static func freshCache(in folder: URL) async throws -> URL {
+        let cache = folder.appending(path: "cache")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        _ = try await MachineProbe(cacheDirectory: sharedCache).profile()
+        try FileManager.default.copyItem(
+            at: sharedCache.appending(path: "probe.json"),
+            to: cache.appending(path: "probe.json")
+        )
+        return cache
+    }
 }

@@ -29,6 +29,17 @@ enum RunPrinter {
         case .checkingHeldout(let candidate):
             Terminal.clearProgress()
             Terminal.status("checking candidate #\(candidate) on the held-out shapes…")
+        case .partFinished(let wall, let evaluating):
+            Terminal.clearProgress()
+            guard wall > 0 else { return }
+            Terminal.status(
+                String(
+                    format: "bookkeeping (journal, tuner, progress): %.2f s of %.1f s wall time (%.2f%%)",
+                    max(wall - evaluating, 0),
+                    wall,
+                    max(wall - evaluating, 0) / wall * 100
+                )
+            )
         }
     }
 

@@ -51,6 +51,7 @@ struct IntegrityTests {
             ("clock_override.c", .integrityViolation, "clock_gettime"),
             ("constructor.c", .integrityViolation, "constructors"),
             ("missing_entry.c", .buildFailed, "does not define"),
+            ("fake_timer.c", .integrityViolation, "timer tampering"),
             ("syntax_error.c", .buildFailed, "error"),
         ]
     )
@@ -87,6 +88,12 @@ struct IntegrityTests {
         let result = try await Self.evaluate("prints_results.c", timed: true)
         #expect(result.verdict == .correct, "\(result.failure ?? "")")
         #expect(result.shapes.allSatisfy { $0.checkedCalls >= 3 })
+    }
+
+    @Test("a candidate cannot make memory executable, so it cannot patch the driver's timer")
+    func noExecutableMemory() async throws {
+        let result = try await Self.evaluate("patch_code.c")
+        #expect(result.verdict == .correct, "\(result.failure ?? "")")
     }
 
     @Test("a correct but slow candidate is correct and slower than the baseline")

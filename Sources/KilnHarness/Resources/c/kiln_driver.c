@@ -9,8 +9,9 @@
  *   setup SEED [P]  build a fresh problem instance from (shape, SEED), in the previous instance's
  *                buffers when their sizes match; with P, then scale a few inputs chosen by P
  *                -> ok inputs=HASH outputs=BYTES flops=F bytes=B
- *   call         fill outputs with NaN, call the entry point once, timed
- *                -> ok ns=NANOSECONDS
+ *   call         fill outputs with NaN, call the entry point once, timed (CLOCK_MONOTONIC)
+ *                -> start t=T0   (before the call)
+ *                -> ok ns=NANOSECONDS start=T0 end=T1
  *   post         after a call: idle 20 ms and report the CPU the process burned meanwhile, whether
  *                the outputs changed meanwhile, and the hash of the inputs
  *                -> ok inputs=HASH idle_cpu_ns=N outputs_changed=0|1
@@ -43,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -471,6 +473,22 @@ static int64_t now_ns(clockid_t clock) {
     return (int64_t)t.tv_sec * 1000000000ll + t.tv_nsec;
 }
 
+/* CLOCK_MONOTONIC straight from the kernel: no vDSO and no GOT entry a candidate could redirect. */
+static int64_t kernel_monotonic_ns(void) {
+    struct timespec t = {0, 0};
+#if defined(__x86_64__)
+    long result;
+    __asm__ volatile("syscall"
+                     : "=a"(result)
+                     : "0"((long)SYS_clock_gettime), "D"((long)CLOCK_MONOTONIC), "S"(&t)
+                     : "rcx", "r11", "memory");
+    (void)result;
+#else
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &t);
+#endif
+    return (int64_t)t.tv_sec * 1000000000ll + t.tv_nsec;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Comparison (run in the oracle's worker: the reference never leaves this process)
  */
@@ -600,6 +618,20 @@ static int install_sandbox(void) {
 #endif
         ERRNO_IF(__NR_mkdirat, EACCES),
         ERRNO_IF(__NR_prctl, EPERM),
+        /* No new executable memory: code cannot be patched or generated once the sandbox is on. */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#ifdef __NR_pkey_mprotect
+        KILL_IF(__NR_pkey_mprotect),
+#endif
 #ifdef __NR_clone3
         ERRNO_IF(__NR_clone3, ENOSYS), /* glibc falls back to clone(), whose flags we can see */
 #endif
@@ -719,11 +751,15 @@ int main(int argc, char **argv) {
                 continue;
             }
             poison_outputs();
-            int64_t start = now_ns(CLOCK_MONOTONIC);
+            /* The start time leaves the process before any candidate code runs, so the candidate
+             * cannot change it; Kiln checks it against its own clock, and the end against the moment
+             * the reply arrives. */
+            int64_t start = kernel_monotonic_ns();
+            reply("start t=%lld", (long long)start);
             kiln_task_call(&problem);
-            int64_t end = now_ns(CLOCK_MONOTONIC);
-            reply("ok ns=%lld", (long long)(end - start));
-            take_snapshot(); /* after the reply, so Kiln's wall clock sees only the call */
+            int64_t end = kernel_monotonic_ns();
+            reply("ok ns=%lld start=%lld end=%lld", (long long)(end - start), (long long)start, (long long)end);
+            take_snapshot();
             output_hash_after_call = hash_role(KILN_OUTPUT, 1);
         } else if (strcmp(line, "post") == 0) {
             int64_t cpu_before = now_ns(CLOCK_PROCESS_CPUTIME_ID);
