@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -41,9 +44,29 @@ let package = Package(
             dependencies: ["KilnTask", "KilnHarness"]
         ),
         .target(
-            name: "KilnRun",
+            name: "KilnAgent",
             dependencies: [
                 "KilnTask", "KilnHarness", "KilnTuner",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "KilnModelServer",
+            dependencies: [
+                "KilnAgent",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "KilnRun",
+            dependencies: [
+                "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -63,6 +86,9 @@ let package = Package(
                 "KilnHarness",
                 "KilnTuner",
                 "KilnRun",
+                "KilnAgent",
+                "KilnModelServer",
+                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -71,6 +97,7 @@ let package = Package(
         ),
         .testTarget(name: "KilnTaskTests", dependencies: ["KilnTask", "KilnTesting"]),
         .testTarget(name: "KilnHarnessTests", dependencies: ["KilnTask", "KilnHarness", "KilnTesting"]),
+        .testTarget(name: "KilnAgentTests", dependencies: ["KilnAgent", "KilnTesting"]),
         .testTarget(name: "KilnTunerTests", dependencies: ["KilnTask", "KilnHarness", "KilnTuner"]),
         .testTarget(
             name: "KilnRunTests",
@@ -78,9 +105,12 @@ let package = Package(
                 "KilnTask", "KilnHarness", "KilnRun", "KilnTesting", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .testTarget(name: "KilnModelServerTests", dependencies: ["KilnModelServer", "KilnAgent"]),
         .testTarget(
             name: "KilnEndToEndTests",
-            dependencies: ["KilnTesting", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "KilnTesting", "KilnAgent", "KilnModelServer", .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
     ]
 )

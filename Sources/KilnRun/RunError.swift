@@ -13,6 +13,8 @@ package struct RunError: Error, Sendable, CustomStringConvertible {
         package static let newerFormat = Code(rawValue: "newer format")
         /// The journal is not a Kiln journal or is damaged.
         package static let corrupt = Code(rawValue: "corrupt")
+        /// The model endpoint failed after retries; the run is saved and resumable.
+        package static let modelUnavailable = Code(rawValue: "model unavailable")
         /// The run cannot be resumed (it finished, or its task changed).
         package static let notResumable = Code(rawValue: "not resumable")
 

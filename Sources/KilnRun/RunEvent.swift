@@ -1,4 +1,5 @@
 package import Foundation
+package import KilnAgent
 package import KilnHarness
 package import KilnTask
 
@@ -44,6 +45,79 @@ package struct RunSettings: Codable, Sendable, Hashable {
     package var machine: MachineProfile
     /// Kiln's version.
     package var kilnVersion: String
+    /// The model and its budgets, for agent runs.
+    package var agent: AgentSettings?
+}
+
+/// How an agent run reaches its model and what it may spend; the key itself is never recorded.
+package struct AgentSettings: Codable, Sendable, Hashable {
+    /// The wire protocol.
+    package var wireProtocol: ModelProtocol
+    /// The endpoint.
+    package var endpoint: String
+    /// The model's name.
+    package var model: String
+    /// The environment variable holding the key (read again on resume).
+    package var apiKeyVariable: String?
+    /// The scripted model's script, for `--model scripted:FILE` runs.
+    package var script: String?
+    /// Request timeout, seconds.
+    package var requestTimeoutSeconds: Double
+    /// Sampling temperature.
+    package var temperature: Double?
+    /// Streaming or not.
+    package var isStreaming: Bool
+    /// The model's context, tokens.
+    package var contextLimit: Int
+    /// Budgets of the conversation.
+    package var budgets: AgentBudgets
+    /// Prices, when known.
+    package var prices: ModelPrices?
+
+    /// Creates settings.
+    /// - Parameters:
+    ///   - wireProtocol: the wire protocol.
+    ///   - baseURL: the endpoint.
+    ///   - model: the model's name.
+    ///   - apiKeyVariable: the environment variable holding the key.
+    ///   - script: the scripted model's script, if scripted.
+    ///   - requestTimeoutSeconds: the request timeout.
+    ///   - temperature: sampling temperature.
+    ///   - isStreaming: streaming or not.
+    ///   - contextLimit: the model's context.
+    ///   - budgets: the conversation's budgets.
+    ///   - prices: prices, when known.
+    package init(
+        wireProtocol: ModelProtocol,
+        baseURL: String,
+        model: String,
+        apiKeyVariable: String?,
+        script: String?,
+        requestTimeoutSeconds: Double,
+        temperature: Double?,
+        isStreaming: Bool,
+        contextLimit: Int,
+        budgets: AgentBudgets,
+        prices: ModelPrices?
+    ) {
+        self.wireProtocol = wireProtocol
+        self.endpoint = baseURL
+        self.model = model
+        self.apiKeyVariable = apiKeyVariable
+        self.script = script
+        self.requestTimeoutSeconds = requestTimeoutSeconds
+        self.temperature = temperature
+        self.isStreaming = isStreaming
+        self.contextLimit = contextLimit
+        self.budgets = budgets
+        self.prices = prices
+    }
+
+    /// The proposer label: `scripted:FILE` or `PROTOCOL:MODEL`.
+    package var label: String {
+        if let script { return "scripted:\(script)" }
+        return "\(wireProtocol.rawValue):\(model)"
+    }
 }
 
 /// One entry of a run's journal. Events are appended before their effect is acknowledged; the run's
@@ -69,6 +143,12 @@ package enum RunEvent: Sendable, Hashable {
     case finished(RunOutcome)
     /// The run stopped on request (Ctrl-C); it can be resumed.
     case interrupted
+    /// A step of the model's conversation.
+    case agent(AgentEvent)
+    /// The model started a new design track (an architectural redesign) and made it current.
+    case trackStarted(name: String, rationale: String)
+    /// The model made an existing track current.
+    case trackSwitched(name: String)
 
     /// The event's kind, as stored in the journal.
     package var kind: String {
@@ -83,6 +163,9 @@ package enum RunEvent: Sendable, Hashable {
         case .heldoutChecked: "heldout_checked"
         case .finished: "finished"
         case .interrupted: "interrupted"
+        case .agent(let event): "agent_" + event.kind
+        case .trackStarted: "track_started"
+        case .trackSwitched: "track_switched"
         }
     }
 }
@@ -99,6 +182,12 @@ package struct CandidateRecord: Codable, Sendable, Hashable {
     package var configuration: TunableConfiguration
     /// The candidate it was derived from, if any.
     package var parent: Int?
+    /// The file it came from in the workspace (agent runs).
+    package var file: String?
+    /// Its source as evaluated (agent runs: the workspace file changes afterwards).
+    package var source: String?
+    /// The shapes it was evaluated on when not the whole suite; such candidates are not ranked.
+    package var shapes: [String]?
 }
 
 /// How a run ended.
@@ -127,6 +216,10 @@ extension RunEvent {
         var speedup: Double?
         var budget: String?
         var outcome: RunOutcome?
+        /// Encoded with plain keys (not snake_case): conversation types carry labels like `callID`.
+        var agentEventText: String?
+        var name: String?
+        var rationale: String?
     }
 
     /// The event's payload as JSON.
@@ -148,6 +241,12 @@ extension RunEvent {
         case .budgetExhausted(let budget): payload.budget = budget
         case .finished(let outcome): payload.outcome = outcome
         case .interrupted: break
+        case .agent(let event):
+            payload.agentEventText = String(decoding: try JSONEncoder().encode(event), as: UTF8.self)
+        case .trackStarted(let name, let rationale):
+            payload.name = name
+            payload.rationale = rationale
+        case .trackSwitched(let name): payload.name = name
         }
         return try EvaluationCoding.compactEncoder.encode(payload)
     }
@@ -176,6 +275,10 @@ extension RunEvent {
         case "heldout_checked": return .heldoutChecked(candidate: try need(p.candidate), result: try need(p.result))
         case "finished": return .finished(try need(p.outcome))
         case "interrupted": return .interrupted
+        case "track_started": return .trackStarted(name: try need(p.name), rationale: p.rationale ?? "")
+        case "track_switched": return .trackSwitched(name: try need(p.name))
+        case _ where kind.hasPrefix("agent_"):
+            return .agent(try JSONDecoder().decode(AgentEvent.self, from: Data(try need(p.agentEventText).utf8)))
         default: return nil
         }
     }

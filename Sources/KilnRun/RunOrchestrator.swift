@@ -32,6 +32,8 @@ package enum RunProgress: Sendable {
     case budgetExhausted(String)
     /// The best candidate is being checked on the held-out shapes.
     case checkingHeldout(candidate: Int)
+    /// A tool call of the model finished.
+    case toolFinished(name: String, summary: String, state: RunState)
     /// This process's part of the run ended: its wall time and the time spent inside evaluations,
     /// seconds. The rest is the run's own bookkeeping (journal, tuner, progress).
     case partFinished(wallSeconds: Double, evaluationSeconds: Double)
@@ -288,7 +290,7 @@ package struct RunOrchestrator: Sendable {
         return true
     }
 
-    private func evaluationOptions(_ settings: RunSettings, heldout: Bool = false) -> EvaluationOptions {
+    func evaluationOptions(_ settings: RunSettings, heldout: Bool = false) -> EvaluationOptions {
         var options = EvaluationOptions()
         options.minPairs = settings.minPairs
         options.maxPairs = settings.maxPairs
@@ -306,7 +308,7 @@ package struct RunOrchestrator: Sendable {
 
     /// Checks the best candidates on the held-out shapes (best first, until one passes), writes the
     /// winner and the report, and journals the outcome; returns false when the run was cancelled.
-    private func finish(
+    func finish(
         reason: String,
         ledger: Ledger,
         task: KernelTask,
@@ -322,12 +324,12 @@ package struct RunOrchestrator: Sendable {
                 break
             }
             var heldout = candidate.heldout
-            if heldout == nil, let design = settings.designs.first(where: { $0.name == candidate.record.design }) {
+            if heldout == nil, let source = settings.source(of: candidate.record) {
                 progress(.checkingHeldout(candidate: candidate.record.id))
                 let request = EvaluationRequest(
                     task: task,
-                    source: design.source,
-                    candidateName: "\(design.name) #\(candidate.record.id) (held-out)",
+                    source: source,
+                    candidateName: "\(candidate.record.design) #\(candidate.record.id) (held-out)",
                     configuration: candidate.record.configuration,
                     shapes: task.heldout,
                     options: evaluationOptions(settings)
@@ -356,10 +358,8 @@ package struct RunOrchestrator: Sendable {
             reportFile: nil
         )
         let folder = store.folder(of: id)
-        if let winner, let candidate = checked.candidates[winner],
-            let design = settings.designs.first(where: { $0.name == candidate.record.design })
-        {
-            let text = WinnerFile.render(candidate: candidate, design: design, settings: settings, task: task)
+        if let winner, let candidate = checked.candidates[winner], let source = settings.source(of: candidate.record) {
+            let text = WinnerFile.render(candidate: candidate, source: source, settings: settings, task: task)
             try writeFile(text, to: folder.appending(path: "winner.c"))
             outcome.winnerFile = "winner.c"
         }
@@ -375,7 +375,7 @@ package struct RunOrchestrator: Sendable {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
-    private func writeReport(_ state: RunState, id: String) throws(RunError) {
+    func writeReport(_ state: RunState, id: String) throws(RunError) {
         let report = RunReport(state: state, runID: id)
         let folder = store.folder(of: id)
         try writeFile(report.html(), to: folder.appending(path: "report.html"))
@@ -392,7 +392,7 @@ package struct RunOrchestrator: Sendable {
 }
 
 /// The journal and the state folded from it, advanced together: an event is journaled, then applied.
-private final class Ledger {
+final class Ledger {
     let journal: Journal
     private(set) var state: RunState
     /// Time spent inside the evaluator during this part of the run.
@@ -413,6 +413,13 @@ private final class Ledger {
     func record(_ event: RunEvent) throws(RunError) {
         let sequence = try journal.append(event)
         state.apply(Journal.Entry(sequence: sequence, date: Date(), event: event))
+    }
+}
+
+extension RunSettings {
+    /// A candidate's source: its own (agent runs) or its design's (tuner runs).
+    func source(of record: CandidateRecord) -> String? {
+        record.source ?? designs.first { $0.name == record.design }?.source
     }
 }
 

@@ -1,4 +1,5 @@
 package import Foundation
+package import KilnAgent
 package import KilnHarness
 
 /// A run's state: a fold over its journal.
@@ -43,6 +44,12 @@ package struct RunState: Sendable {
     package var lastSequence = 0
     /// The number of events folded.
     package var eventCount = 0
+    /// The model's conversation and counters (agent runs).
+    package var agent = AgentState()
+    /// Design tracks in the order they were started, with their rationale.
+    package var tracks: [(name: String, rationale: String)] = []
+    /// The current design track.
+    package var currentTrack: String?
     private var partStart: Date?
 
     /// The empty state.
@@ -92,6 +99,17 @@ package struct RunState: Sendable {
             self.outcome = outcome
         case .interrupted:
             isInterrupted = true
+        case .agent(let event):
+            agent.apply(event)
+            switch event {
+            case .response, .retry: answeredModelRequests += 1
+            default: break
+            }
+        case .trackStarted(let name, let rationale):
+            tracks.append((name, rationale))
+            currentTrack = name
+        case .trackSwitched(let name):
+            currentTrack = name
         }
     }
 
@@ -103,10 +121,13 @@ package struct RunState: Sendable {
         return elapsedSeconds + ((now ?? lastEventAt) ?? partStart).timeIntervalSince(partStart)
     }
 
+    /// Model requests that got an answer or a retried failure: turns a scripted model already served.
+    package var answeredModelRequests = 0
+
     /// Correct candidates, best first.
     package var leaderboard: [Candidate] {
         order.compactMap { candidates[$0] }
-            .filter { $0.result?.correct == true }
+            .filter { $0.result?.correct == true && $0.record.shapes == nil }
             .sorted { ($0.result?.geomeanSpeedup ?? 0) > ($1.result?.geomeanSpeedup ?? 0) }
     }
 }

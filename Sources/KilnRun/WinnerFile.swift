@@ -7,7 +7,7 @@ import KilnTask
 enum WinnerFile {
     static func render(
         candidate: RunState.Candidate,
-        design: RunSettings.Design,
+        source: String,
         settings: RunSettings,
         task: KernelTask
     ) -> String {
@@ -17,7 +17,7 @@ enum WinnerFile {
         var lines = [
             "/*",
             " * \(task.name): the winner of Kiln run \(settings.id)",
-            " * design \(design.name) (\(design.path)), candidate #\(candidate.record.id): \(configuration.label)",
+            " * design \(candidate.record.design)\(candidate.record.file.map { " (\($0))" } ?? ""), candidate #\(candidate.record.id): \(configuration.label)",
             " * geometric-mean speedup on the suite: \(result?.geomeanSpeedup.map { String(format: "%.2fx", $0) } ?? "-") over \(task.baseline) (\(task.build.baselineFlags.joined(separator: " ")))",
             " * held-out shapes: \(candidate.heldout.map { $0.correct ? "passed" : "FAILED: \($0.failure ?? "")" } ?? "none in this task")",
             " * build with: \(task.build.compiler) \(flags.filter { !$0.hasPrefix("-D") }.joined(separator: " ")) -fopenmp",
@@ -27,7 +27,7 @@ enum WinnerFile {
             if let value = configuration.values[key] { lines.append("#define \(key) \(value)") }
         }
         lines.append("")
-        lines.append(design.source)
+        lines.append(source)
         return lines.joined(separator: "\n")
     }
 }

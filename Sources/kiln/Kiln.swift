@@ -14,7 +14,7 @@ struct Kiln: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self, ReportCommand.self,
             EvalCommand.self,
-            ProbeCommand.self, BenchCommand.self,
+            ProbeCommand.self, BenchCommand.self, DevCommand.self,
         ]
     )
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import KilnAgent
 import KilnHarness
+import KilnModelServer
 import KilnRun
 import KilnTask
 import KilnTuner
@@ -60,6 +62,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
+    @OptionGroup(title: "Model (agent mode)") var modelOptions: ModelOptions
 
     func validate() throws {
         guard Strategies.named(strategy) != nil else {
@@ -89,6 +92,24 @@ struct RunCommand: AsyncParsableCommand {
         let orchestrator = RunOrchestrator(store: runs.store, evaluator: Evaluator(cacheDirectory: cache.cacheURL))
         let taskPath = self.task
         let settings = options
+        if let agent = try modelOptions.resolve() {
+            let evaluatesSeed = !modelOptions.noSeedEvaluation
+            let (id, state) = try await AgentModels.withModel(agent, answeredTurns: 0) { model in
+                try await RunSupervisor.supervise { progress in
+                    try await orchestrator.startAgent(
+                        task: task,
+                        taskPath: taskPath,
+                        options: settings,
+                        agent: agent,
+                        model: model,
+                        evaluatesSeed: evaluatesSeed,
+                        progress: progress
+                    )
+                }
+            }
+            RunPrinter.summary(id: id, state: state, store: runs.store)
+            return
+        }
         let (id, state) = try await RunSupervisor.supervise { progress in
             try await orchestrator.start(task: task, taskPath: taskPath, options: settings, progress: progress)
         }
@@ -110,7 +131,18 @@ struct ResumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let orchestrator = RunOrchestrator(store: runs.store, evaluator: Evaluator(cacheDirectory: cache.cacheURL))
-        let runID = run
+        let (runID, settings) = try orchestrator.settings(of: run)
+        if let agent = settings.agent {
+            let journal = try Journal(url: runs.store.journalURL(of: runID), readOnly: true)
+            let answered = RunState(entries: try journal.entries()).answeredModelRequests
+            let (id, state) = try await AgentModels.withModel(agent, answeredTurns: answered) { model in
+                try await RunSupervisor.supervise { progress in
+                    try await orchestrator.resumeAgent(runID, model: model, progress: progress)
+                }
+            }
+            RunPrinter.summary(id: id, state: state, store: runs.store)
+            return
+        }
         let (id, state) = try await RunSupervisor.supervise { progress in
             try await orchestrator.resume(runID, progress: progress)
         }
@@ -178,5 +210,28 @@ enum DurationText {
         }
         if let value = Double(text), value >= 0 { return value }
         return nil
+    }
+}
+
+/// Makes the model client of an agent run for the run's lifetime: a real endpoint, or Kiln's scripted
+/// model server on loopback (resumed runs skip the turns already answered).
+enum AgentModels {
+    static func withModel<R: Sendable>(
+        _ agent: AgentSettings,
+        answeredTurns: Int,
+        body: @escaping @Sendable (any ChatModel) async throws -> R
+    ) async throws -> R {
+        guard let script = agent.script else {
+            return try await body(ModelClients.client(try ModelClients.configuration(agent)))
+        }
+        var loaded = try ModelScript.load(from: URL(filePath: script))
+        // A resumed run must not be answered twice: skip the turns its journal shows were served.
+        loaded.turns = Array(loaded.turns.dropFirst(answeredTurns))
+        return try await ScriptedModelServer(script: loaded).withRunning { baseURL in
+            var scripted = agent
+            scripted.endpoint = baseURL.appending(path: "v1").absoluteString
+            scripted.apiKeyVariable = nil
+            return try await body(ModelClients.client(try ModelClients.configuration(scripted), label: agent.label))
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnAgent
 import KilnHarness
 import KilnRun
 import KilnTask
@@ -29,6 +30,11 @@ enum RunPrinter {
         case .checkingHeldout(let candidate):
             Terminal.clearProgress()
             Terminal.status("checking candidate #\(candidate) on the held-out shapes…")
+        case .toolFinished(let name, let summary, let state):
+            let line =
+                RunPrinter.line(state)
+                + " · calls \(state.agent.toolCalls) · \(name): \(summary.split(separator: "\n").first ?? "")"
+            if Terminal.isInteractive { Terminal.progress(String(line.prefix(160))) } else { Terminal.status(line) }
         case .partFinished(let wall, let evaluating):
             Terminal.clearProgress()
             guard wall > 0 else { return }

@@ -5,8 +5,8 @@
  *
  * The inputs are chosen so that every part of the semantics changes the answer well beyond the tolerance:
  * - q and k are normal with deviation 2, so with sm_scale = 1/sqrt(head_dim) the scores have a deviation
- *   of about 4, and one (token, kv head) key in 32 is an "outlier" scaled by 4 more (scores of deviation
- *   about 16): a logit cap of 30 bites hard on those, and moderately on all the others;
+ *   of about 4, and one (token, kv head) key in 32 is an "outlier" scaled by 3 more (scores of deviation
+ *   about 12): a logit cap of 30 bites hard on those, and measurably on all the others;
  * - the KV pool has more slots than the prefixes use; prefixes get their slots through a random
  *   permutation of the pool, and every unused slot holds uniform garbage in +-1000, so a kernel that reads
  *   a slot it was not given (or assumes slots are contiguous) produces garbage outputs;

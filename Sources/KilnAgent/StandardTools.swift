@@ -1,0 +1,203 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// The workspace tools every agent run has: files, a shell, and notes that survive compaction.
+package struct StandardTools: Sendable {
+    /// The run's workspace.
+    package var workspace: Workspace
+    /// The notes file inside it.
+    package static let notesFile = "NOTES.md"
+
+    /// Creates the tools over a workspace.
+    /// - Parameter workspace: the workspace.
+    package init(workspace: Workspace) {
+        self.workspace = workspace
+    }
+
+    /// The tools' definitions.
+    package var definitions: [ToolDefinition] {
+        [
+            ToolDefinition(
+                name: "list_files",
+                description: "List a folder of your workspace (default: its root).",
+                parameters: schema(["path": ("string", "folder relative to the workspace")], required: [])
+            ),
+            ToolDefinition(
+                name: "read_file",
+                description: "Read a text file of the workspace; offset/limit select lines (1-based) and number them.",
+                parameters: schema(
+                    [
+                        "path": ("string", "file"), "offset": ("integer", "first line"),
+                        "limit": ("integer", "most lines"),
+                    ],
+                    required: ["path"]
+                )
+            ),
+            ToolDefinition(
+                name: "write_file",
+                description: "Create or overwrite a file of the workspace.",
+                parameters: schema(
+                    ["path": ("string", "file"), "content": ("string", "whole new content")],
+                    required: ["path", "content"]
+                )
+            ),
+            ToolDefinition(
+                name: "edit_file",
+                description: "Replace one exact, unique occurrence of old_text with new_text in a file.",
+                parameters: schema(
+                    [
+                        "path": ("string", "file"), "old_text": ("string", "exact text, unique in the file"),
+                        "new_text": ("string", "replacement"),
+                    ],
+                    required: ["path", "old_text", "new_text"]
+                )
+            ),
+            ToolDefinition(
+                name: "shell",
+                description:
+                    "Run a shell command in the workspace (timeout default 60 s, output capped). For compiling and inspecting; use evaluate to check and time kernels.",
+                parameters: schema(
+                    ["command": ("string", "the command"), "timeout_seconds": ("integer", "at most 300")],
+                    required: ["command"]
+                )
+            ),
+            ToolDefinition(
+                name: "notes",
+                description:
+                    "Your notes, kept verbatim when the conversation is compacted: action read, append or replace.",
+                parameters: schema(
+                    [
+                        "action": ("string", "read | append | replace"),
+                        "text": ("string", "text to append or the new notes"),
+                    ],
+                    required: ["action"]
+                )
+            ),
+        ]
+    }
+
+    /// Runs one of the standard tools, or returns nil when the name is not one of them.
+    /// - Parameters:
+    ///   - name: the tool.
+    ///   - arguments: its arguments.
+    /// - Returns: the outcome, or nil.
+    package func run(_ name: String, arguments: [String: JSONValue]) async -> ToolOutcome? {
+        do {
+            switch name {
+            case "list_files":
+                return ToolOutcome(try workspace.list(arguments["path"]?.string ?? ""))
+            case "read_file":
+                let text = try workspace.read(
+                    try arguments.string("path"),
+                    offset: try arguments.int("offset"),
+                    limit: try arguments.int("limit")
+                )
+                return ToolOutcome(ToolText.capped(text))
+            case "write_file":
+                let path = try arguments.string("path")
+                let content = try arguments.string("content")
+                try workspace.write(path, content: content)
+                return ToolOutcome("wrote \(path) (\(content.utf8.count) bytes)")
+            case "edit_file":
+                let path = try arguments.string("path")
+                try workspace.edit(path, old: try arguments.string("old_text"), new: try arguments.string("new_text"))
+                return ToolOutcome("edited \(path)")
+            case "shell":
+                let timeout = min(max(try arguments.int("timeout_seconds") ?? 60, 1), 300)
+                return await shell(try arguments.string("command"), timeout: .seconds(timeout))
+            case "notes":
+                return try notes(try arguments.string("action"), text: arguments["text"]?.string)
+            default:
+                return nil
+            }
+        } catch let failure as Workspace.Failure {
+            return .error(failure.message)
+        } catch let failure as ToolArgumentError {
+            return .error(failure.message + "; see the tool's schema")
+        } catch {
+            return .error("\(error)")
+        }
+    }
+
+    /// The notes, for compaction.
+    package var currentNotes: String {
+        (try? workspace.read(Self.notesFile)) ?? ""
+    }
+
+    private func notes(_ action: String, text: String?) throws -> ToolOutcome {
+        switch action {
+        case "read": return ToolOutcome(currentNotes.isEmpty ? "(no notes yet)" : currentNotes)
+        case "append":
+            guard let text else { return .error("append needs 'text'") }
+            try workspace.write(Self.notesFile, content: currentNotes + (currentNotes.isEmpty ? "" : "\n") + text)
+            return ToolOutcome("notes: \(currentNotes.count) characters")
+        case "replace":
+            try workspace.write(Self.notesFile, content: text ?? "")
+            return ToolOutcome("notes replaced")
+        default: return .error("action must be read, append or replace")
+        }
+    }
+
+    /// Runs `/bin/sh -c command` in the workspace with a scrubbed environment (no keys), a deadline
+    /// (its process group is killed), and capped output.
+    private func shell(_ command: String, timeout: Duration) async -> ToolOutcome {
+        var options = PlatformOptions()
+        options.createSession = true
+        options.teardownSequence = [
+            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(100))
+        ]
+        let configuration = Configuration(
+            executable: .path(FilePath("/bin/sh")),
+            arguments: ["-c", command],
+            environment: .custom(["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workspace.root.path, "LC_ALL": "C"]),
+            workingDirectory: FilePath(workspace.root.path),
+            platformOptions: options
+        )
+        do {
+            return try await withThrowingTaskGroup(of: ToolOutcome?.self) { group in
+                group.addTask {
+                    let result = try await Subprocess.run(
+                        configuration,
+                        input: .none,
+                        output: .bytes(limit: 4 << 20),
+                        error: .combinedWithOutput
+                    )
+                    let text = String(decoding: result.standardOutput, as: UTF8.self)
+                    let status =
+                        switch result.terminationStatus {
+                        case .exited(let code): "exit \(code)"
+                        case .signaled(let signal): "killed by signal \(signal)"
+                        }
+                    return ToolOutcome(
+                        "[\(status)]\n" + ToolText.capped(text, limit: 8000),
+                        isError: !result.terminationStatus.isSuccess
+                    )
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let outcome = first else {
+                    return .error(
+                        "the command did not finish within \(timeout.components.seconds) s; its process group was killed"
+                    )
+                }
+                return outcome
+            }
+        } catch {
+            return .error("the command failed to run: \(error)")
+        }
+    }
+
+    private func schema(_ properties: [String: (String, String)], required: [String]) -> JSONValue {
+        .object([
+            "type": "object",
+            "properties": .object(
+                properties.mapValues { ["type": .string($0.0), "description": .string($0.1)] }
+            ),
+            "required": .array(required.map { .string($0) }),
+        ])
+    }
+}

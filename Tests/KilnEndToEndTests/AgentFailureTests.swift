@@ -1,0 +1,62 @@
+import Foundation
+import KilnAgent
+import KilnModelServer
+import KilnTesting
+import Testing
+
+/// Model endpoints that fail: the run says what is wrong, stays resumable, and never shows the key.
+@Suite(.timeLimit(.minutes(5)))
+struct AgentFailureTests {
+    static let secret = "sk-kiln-test-4f9a1c-DO-NOT-LEAK"
+
+    static func files(under folder: URL) -> [URL] {
+        let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil)
+        return (enumerator?.allObjects as? [URL]) ?? []
+    }
+
+    @Test("a rejected key (401) stops the run with a clear message, resumable, and the key appears nowhere")
+    func unauthorized() async throws {
+        try await withTemporaryDirectory { folder in
+            let script = ModelScript(
+                turns: [ModelScript.Turn(status: 401, errorBody: ["error": ["message": "invalid api key"]])])
+            let server = ScriptedModelServer(script: script, forbiddenSecrets: [Self.secret])
+            let runs = folder.appending(path: "runs")
+            let result = try await server.withRunning { base in
+                try await runKiln(
+                    [
+                        "run", Fixtures.taskFolder("matmul").path, "--model", "gpt-test", "--base-url",
+                        base.appending(path: "v1").absoluteString, "--api-key-env", "KILN_TEST_API_KEY",
+                        "--no-seed-eval",
+                        "--runs", runs.path, "--cache-dir", Fixtures.sharedCache.path,
+                    ],
+                    environment: ["KILN_TEST_API_KEY": Self.secret]
+                )
+            }
+            #expect(result.exitCode != 0)
+            #expect(result.stderr.contains("KILN_TEST_API_KEY"), "\(result.stderr)")
+            #expect(result.stderr.contains("kiln resume"))
+            #expect(!result.stderr.contains(Self.secret) && !result.stdout.contains(Self.secret))
+            #expect(server.violations.isEmpty, "\(server.violations)")
+            for file in Self.files(under: runs) {
+                let bytes = (try? Data(contentsOf: file)) ?? Data()
+                #expect(bytes.range(of: Data(Self.secret.utf8)) == nil, "the key leaked into \(file.lastPathComponent)")
+            }
+            let list = try await runKiln(["runs", "--runs", runs.path])
+            #expect(list.stdout.contains("interrupted"))
+        }
+    }
+
+    @Test("a missing key variable and an unknown provider are usage errors")
+    func badConfiguration() async throws {
+        let matmul = Fixtures.taskFolder("matmul").path
+        let missing = try await runKiln(
+            ["run", matmul, "--model", "m", "--provider", "openai"],
+            environment: ["OPENAI_API_KEY": ""]
+        )
+        #expect(missing.exitCode == 64)
+        #expect(missing.stderr.contains("OPENAI_API_KEY"))
+        let unknown = try await runKiln(["run", matmul, "--model", "m", "--provider", "nope"])
+        #expect(unknown.exitCode == 64)
+        #expect(unknown.stderr.contains("unknown provider"))
+    }
+}
