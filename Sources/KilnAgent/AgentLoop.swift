@@ -108,14 +108,17 @@ package struct AgentLoop {
                 try record(.budgetExhausted(budget))
                 return .budget(budget)
             }
-            if compactor.isDue(state.messages, tools: toolbox.definitions) {
-                try await compact(&state, host: host, record: record)
+            if compactor.isDue(state.messages, tools: toolbox.definitions),
+                let compaction = await compaction(of: state.messages, host: host)
+            {
+                try record(compaction)
             }
             let response: ChatResponse
             do {
                 response = try await send(state, record: record)
             } catch let error as ModelError where error.code == .contextOverflow {
-                try await compact(&state, host: host, record: record)
+                guard let compaction = await compaction(of: state.messages, host: host) else { throw error }
+                try record(compaction)
                 response = try await send(state, record: record)
             }
             let cost = prices.map { prices in response.usage.map(prices.cost(of:)) ?? 0 } ?? 0
@@ -149,13 +152,12 @@ package struct AgentLoop {
         return try await model.complete(request)
     }
 
-    private func compact(_ state: inout AgentState, host: any AgentHost, record: (AgentEvent) throws -> Void)
-        async throws
-    {
-        guard
-            let result = await compactor.compact(state.messages, context: host.compactionContext(), model: model)
-        else { return }
-        try record(.compacted(summary: result.summary, messages: result.messages, removed: result.removed))
+    /// The event that compacts a conversation, or nil when there is nothing to remove.
+    private func compaction(of messages: [ChatMessage], host: any AgentHost) async -> AgentEvent? {
+        guard let result = await compactor.compact(messages, context: host.compactionContext(), model: model) else {
+            return nil
+        }
+        return .compacted(summary: result.summary, messages: result.messages, removed: result.removed)
     }
 
     private func exhaustedBudget(_ state: AgentState) -> String? {

@@ -31,12 +31,15 @@ package final class ScriptedModelServer: Sendable {
     /// How many of the script's turns were answered before (by an earlier, resumed run); the first
     /// request gets the turn after them.
     package let startTurn: Int
+    /// Whether ``requests`` keeps every request body (tests inspect them; long benchmarks should not).
+    package let keepsRequests: Bool
     let logger: Logger
     private let onViolation: @Sendable (String) -> Void
     private let record = Mutex(Record())
 
     private struct Record {
         var requests: [JSONValue] = []
+        var requestCount = 0
         var violations: [String] = []
         var turnsServed = 0
     }
@@ -56,18 +59,21 @@ package final class ScriptedModelServer: Sendable {
     ///     than `Authorization` and `x-api-key`.
     ///   - startTurn: how many turns were answered before (by an earlier run); the first request gets
     ///     the turn after them.
+    ///   - keepsRequests: keep every request body for ``requests`` (default true).
     ///   - logger: where the server logs (debug: each turn served); default discards everything.
     ///   - onViolation: called with each violation as it is recorded, for a command line to show.
     package init(
         script: ModelScript,
         forbiddenSecrets: [String] = [],
         startTurn: Int = 0,
+        keepsRequests: Bool = true,
         logger: Logger? = nil,
         onViolation: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.script = script
         self.forbiddenSecrets = forbiddenSecrets
         self.startTurn = max(0, startTurn)
+        self.keepsRequests = keepsRequests
         self.logger = logger ?? Logger(label: "kiln.model-server", factory: { _ in SwiftLogNoOpLogHandler() })
         self.onViolation = onViolation
     }
@@ -191,11 +197,18 @@ package final class ScriptedModelServer: Sendable {
     /// Records a request, checks it and takes the turn that answers it.
     func receive(_ request: ReceivedRequest) -> Reception {
         let (reception, found) = record.withLock { record -> (Reception, [String]) in
-            record.requests.append(request.recorded)
-            let number = record.requests.count
+            if keepsRequests { record.requests.append(request.recorded) }
+            record.requestCount += 1
+            let number = record.requestCount
             var found = request.secretViolations(forbiddenSecrets, request: number)
             if request.body == nil {
                 found.append("request \(number): the body is not JSON: \(ReceivedRequest.quote(request.rawBody))")
+            }
+            // A request offering no tools is Kiln compacting its context and asking for a summary: answer
+            // it with a fixed summary without consuming a turn, so scripts need not know when it happens.
+            if (request.body?["tools"]?.array ?? []).isEmpty, !script.turns.isEmpty {
+                record.violations += found
+                return (.turn(number: 0, ModelScript.Turn(text: Self.summaryText)), found)
             }
             let index: Int
             if startTurn + record.turnsServed < script.turns.count {
@@ -227,6 +240,9 @@ package final class ScriptedModelServer: Sendable {
         for violation in found { onViolation(violation) }
         return reception
     }
+
+    /// The answer to a summary request (one that offers no tools).
+    package static let summaryText = "Summary (scripted): earlier turns tried the designs and evaluations listed above."
 
     /// Records a violation that is not about a turn (a request to an unknown path, say).
     func recordViolation(_ violation: String) {

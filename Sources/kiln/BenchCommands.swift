@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks of Kiln itself: evaluation repeatability and tuner quality.",
-        subcommands: [EvalBench.self, TunerBench.self]
+        subcommands: [EvalBench.self, TunerBench.self, AgentBench.self]
     )
 }
 

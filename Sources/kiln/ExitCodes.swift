@@ -34,6 +34,7 @@ enum ExitCodes {
         case .locked: busy
         case .io: io
         case .newerFormat, .corrupt: invalidTask
+        case .modelUnavailable: unavailable
         default: usage
         }
     }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import KilnAgent
 import KilnHarness
+import KilnModelServer
 import KilnRun
 import KilnTask
 import Logging
@@ -42,6 +44,12 @@ struct Kiln: AsyncParsableCommand {
         } catch let error as RunError {
             Terminal.error(error.description)
             Foundation.exit(ExitCodes.code(for: error))
+        } catch let error as ModelServerError {
+            Terminal.error(error.description)
+            Foundation.exit(error.code == .unreadableScript ? ExitCodes.notFound : ExitCodes.invalidTask)
+        } catch let error as ModelError {
+            Terminal.error(error.description)
+            Foundation.exit(ExitCodes.unavailable)
         } catch {
             exit(withError: error)
         }

@@ -60,3 +60,22 @@ struct AgentFailureTests {
         #expect(unknown.stderr.contains("unknown provider"))
     }
 }
+
+@Suite(.timeLimit(.minutes(2)))
+struct ModelServerCommandTests {
+    @Test("kiln dev model-server serves a script on loopback until interrupted")
+    func serves() async throws {
+        try await withTemporaryDirectory { folder in
+            let script = folder.appending(path: "s.json")
+            try Data(#"{"turns": [{"text": "hello"}]}"#.utf8).write(to: script)
+            let result = try await runKiln(["dev", "model-server", script.path], signal: SIGINT, after: .seconds(3))
+            #expect(
+                result.stdout.contains("scripted model server on http://127.0.0.1:"),
+                "\(result.stdout)\(result.stderr)"
+            )
+            let bad = try await runKiln(["dev", "model-server", folder.appending(path: "missing.json").path])
+            #expect(bad.exitCode != 0)
+            #expect(!bad.stderr.isEmpty)
+        }
+    }
+}
