@@ -47,6 +47,7 @@ final class AgentRunContext: AgentToolbox, AgentHost, @unchecked Sendable {
             try ledger.record(.agent(.retry(note)))
         }
         try ledger.record(.agent(event))
+        if case .budgetExhausted(let budget) = event { progress(.budgetExhausted(budget)) }
         if case .message(.tool(_, let name, let content)) = event {
             progress(.toolFinished(name: name, summary: String(content.prefix(100)), state: ledger.state))
         }

@@ -192,7 +192,7 @@ package struct CandidateRecord: Codable, Sendable, Hashable {
 
 /// How a run ended.
 package struct RunOutcome: Codable, Sendable, Hashable {
-    /// Why it ended: "exhausted" (search space), "budget", or "no-correct-candidate".
+    /// Why it ended: "exhausted" (search space), "budget", or "finished" (the model called finish).
     package var reason: String
     /// The best correct candidate on the suite.
     package var best: Int?

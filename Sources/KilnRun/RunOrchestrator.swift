@@ -350,7 +350,7 @@ package struct RunOrchestrator: Sendable {
         }
         let checked = ledger.state
         var outcome = RunOutcome(
-            reason: checked.leaderboard.isEmpty ? "no-correct-candidate" : reason,
+            reason: reason,
             best: checked.best,
             winner: winner,
             winnerSpeedup: winner.flatMap { checked.candidates[$0]?.result?.geomeanSpeedup },

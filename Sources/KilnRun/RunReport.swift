@@ -34,7 +34,8 @@ package struct RunReport: Sendable {
             switch outcome.reason {
             case "budget": return "finished: budget reached (\(state.exhaustedBudgets.joined(separator: ", ")))"
             case "exhausted": return "finished: search space exhausted"
-            default: return "finished: no correct candidate"
+            case "finished": return "finished: the model called finish"
+            default: return "finished (\(outcome.reason))"
             }
         }
         return state.isInterrupted ? "interrupted (resumable)" : "in progress or stopped (resumable)"
@@ -53,6 +54,9 @@ package struct RunReport: Sendable {
             byEvaluation.append((Double(index + 1), speedup))
             byMinute.append(((candidate.finishedAt ?? start).timeIntervalSince(start) / 60, speedup))
         }
+        // The best so far holds until the run's end: draw the step out to it.
+        if let last = byMinute.last { byMinute.append((max(state.elapsed() / 60, last.x), last.y)) }
+        if let last = byEvaluation.last { byEvaluation.append((Double(max(evaluated.count, Int(last.x))), last.y)) }
         return (byEvaluation, byMinute)
     }
 

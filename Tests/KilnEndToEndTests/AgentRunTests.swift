@@ -85,3 +85,116 @@ struct AgentRunTests {
         }
     }
 }
+
+/// Budgets, nudges, configuration files and kill-and-resume of agent runs, on the cheap matmul task.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct AgentBudgetTests {
+    static func write(_ turns: [[String: Any]], to url: URL) throws {
+        try JSONSerialization.data(withJSONObject: ["turns": turns]).write(to: url)
+    }
+
+    static var evaluateTurn: [String: Any] {
+        [
+            "tool_calls": [
+                ["name": "evaluate", "arguments": ["path": "seeds/tiled.c", "shapes": ["odd-193x257x131"]]]
+            ]
+        ]
+    }
+
+    func runs(in folder: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: folder.appending(path: "runs").path)
+    }
+
+    @Test("a model that stops calling tools is nudged, then the run ends; a tool-call budget stops a run")
+    func nudgesAndBudgets() async throws {
+        try await withTemporaryDirectory { folder in
+            let idle = folder.appending(path: "idle.json")
+            try Self.write(
+                [["text": "thinking"], ["text": "still thinking"], ["text": "done, I think"], ["text": "bye"]],
+                to: idle
+            )
+            let config = folder.appending(path: "kiln.toml")
+            try "[model]\nmodel = \"scripted:\(idle.path)\"\nmax_tool_calls = 50\n".write(
+                to: config,
+                atomically: true,
+                encoding: .utf8
+            )
+            let first = try await runKiln(
+                [
+                    "run", Fixtures.taskFolder("matmul").path, "--config", config.path, "--no-seed-eval", "--runs",
+                    folder.appending(path: "runs").path, "--cache-dir", Fixtures.sharedCache.path,
+                ])
+            #expect(first.exitCode == 0, "\(first.stderr)")
+            let show = try await runKiln([
+                "show", try #require(try runs(in: folder).first), "--runs", folder.appending(path: "runs").path,
+            ])
+            #expect(show.stdout.contains("proposer: scripted:"))
+
+            let busy = folder.appending(path: "busy.json")
+            try Self.write(Array(repeating: Self.evaluateTurn, count: 10), to: busy)
+            let second = try await runKiln(
+                [
+                    "run", Fixtures.taskFolder("matmul").path, "--model", "scripted:\(busy.path)", "--max-tool-calls",
+                    "3",
+                    "--no-seed-eval", "--min-pairs", "1", "--max-pairs", "1", "--runs",
+                    folder.appending(path: "runs").path,
+                    "--cache-dir", Fixtures.sharedCache.path,
+                ])
+            #expect(second.exitCode == 0, "\(second.stderr)")
+            #expect(
+                second.stderr.contains("budget reached: tool calls") || second.stdout.contains("(budget)"),
+                "\(second.stdout)\(second.stderr)"
+            )
+        }
+    }
+
+    @Test("an agent run killed mid-run resumes without repeating an answered request or an evaluation")
+    func killAndResume() async throws {
+        try await withTemporaryDirectory { folder in
+            let script = folder.appending(path: "s.json")
+            var turns: [[String: Any]] = []
+            for index in 0..<12 {
+                turns.append(
+                    index % 2 == 0
+                        ? Self.evaluateTurn
+                        : ["tool_calls": [["name": "notes", "arguments": ["action": "append", "text": "n\(index)"]]]]
+                )
+            }
+            turns.append(["tool_calls": [["name": "finish", "arguments": ["summary": "done"]]]])
+            try Self.write(turns, to: script)
+            let runsFolder = folder.appending(path: "runs")
+            let cache = try await Fixtures.freshCache(in: folder)
+            let common = ["--runs", runsFolder.path, "--cache-dir", cache.path]
+            var killed = false
+            for _ in 0..<4 where (try? runs(in: folder).first) == nil {
+                killed = try await runKilnAndKill(
+                    [
+                        "run", Fixtures.taskFolder("matmul").path, "--model", "scripted:\(script.path)",
+                        "--no-seed-eval",
+                        "--min-pairs", "2", "--max-pairs", "2",
+                    ] + common,
+                    after: .milliseconds(Int.random(in: 1500...3000))
+                )
+            }
+            let id = try #require(try runs(in: folder).first)
+            var kills = killed ? 1 : 0
+            while killed, kills < 3 {
+                killed = try await runKilnAndKill(
+                    ["resume", id] + common,
+                    after: .milliseconds(Int.random(in: 1200...2500))
+                )
+                if killed { kills += 1 }
+            }
+            let final = try await runKiln(["resume", id] + common)
+            #expect(final.exitCode == 0 || final.stderr.contains("already finished"), "\(final.stderr)")
+            let journal = try DatabaseQueue(path: runsFolder.appending(path: "\(id)/journal.sqlite").path)
+            let kinds = try await journal.read { db in
+                try String.fetchAll(db, sql: "SELECT kind FROM events ORDER BY seq")
+            }
+            #expect(kinds.filter { $0 == "agent_response" }.count == 13)
+            #expect(kinds.filter { $0 == "evaluation_finished" }.count == 6)
+            #expect(kinds.filter { $0 == "candidate_created" }.count == 6)
+            #expect(kinds.last == "finished")
+        }
+    }
+}
