@@ -73,18 +73,7 @@ extension RunOrchestrator {
         model: any ChatModel,
         progress: @escaping @Sendable (RunProgress) -> Void = { _ in }
     ) async throws -> (id: String, state: RunState) {
-        let lock = try RunLock(folder: store.folder(of: id), runID: id)
-        let journal = try Journal(url: store.journalURL(of: id))
-        let existing = RunState(entries: try journal.entries())
-        guard let settings = existing.settings else { throw RunError(.corrupt, "run \(id) has no start event") }
-        if existing.outcome != nil {
-            throw RunError(.notResumable, "run \(id) has already finished; see 'kiln show \(id)'")
-        }
-        let task = try KernelTask.load(from: URL(filePath: settings.taskPath))
-        guard task.contentHash == settings.taskHash else {
-            throw RunError(.notResumable, "the task at \(settings.taskPath) changed since run \(id) started")
-        }
-        try journal.append(.resumed(pid: getpid()))
+        let (id, lock, journal, task) = try reopen(id)
         let state = try await driveAgent(
             id: id,
             journal: journal,

@@ -131,6 +131,15 @@ package struct RunOrchestrator: Sendable {
     package func resume(_ id: String, progress: @Sendable (RunProgress) -> Void = { _ in }) async throws
         -> (id: String, state: RunState)
     {
+        let (id, lock, journal, task) = try reopen(id)
+        let state = try await drive(id: id, journal: journal, task: task, progress: progress)
+        withExtendedLifetime(lock) {}
+        return (id, state)
+    }
+
+    /// Opens a stopped run to continue it: takes its lock, checks it has not finished and that its
+    /// task has not changed, and journals the new part.
+    func reopen(_ id: String) throws -> (id: String, lock: RunLock, journal: Journal, task: KernelTask) {
         let id = try store.resolve(id)
         let lock = try RunLock(folder: store.folder(of: id), runID: id)
         let journal = try Journal(url: store.journalURL(of: id))
@@ -149,9 +158,7 @@ package struct RunOrchestrator: Sendable {
             )
         }
         try journal.append(.resumed(pid: getpid()))
-        let state = try await drive(id: id, journal: journal, task: task, progress: progress)
-        withExtendedLifetime(lock) {}
-        return (id, state)
+        return (id, lock, journal, task)
     }
 
     // MARK: - The loop
