@@ -72,6 +72,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "KilnServe",
+            dependencies: [
+                "KilnRun", "KilnHarness", "KilnAgent", "KilnTask",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "KilnTesting",
             dependencies: [
                 "KilnTask", "KilnHarness",
@@ -88,6 +97,7 @@ let package = Package(
                 "KilnRun",
                 "KilnAgent",
                 "KilnModelServer",
+                "KilnServe",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -97,6 +107,15 @@ let package = Package(
         ),
         .testTarget(name: "KilnTaskTests", dependencies: ["KilnTask", "KilnTesting"]),
         .testTarget(name: "KilnHarnessTests", dependencies: ["KilnTask", "KilnHarness", "KilnTesting"]),
+        .testTarget(
+            name: "KilnServeTests",
+            dependencies: [
+                "KilnServe", "KilnRun", "KilnHarness", "KilnTask", "KilnTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "KilnAgentTests", dependencies: ["KilnAgent", "KilnTesting"]),
         .testTarget(name: "KilnTunerTests", dependencies: ["KilnTask", "KilnHarness", "KilnTuner"]),
         .testTarget(

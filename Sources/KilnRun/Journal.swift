@@ -129,6 +129,17 @@ package final class Journal: Sendable {
         }
     }
 
+    /// The last sequence number written (0 for an empty journal).
+    /// - Returns: the number.
+    /// - Throws: ``RunError`` `.corrupt` when the journal cannot be read.
+    package func lastSequence() throws(RunError) -> Int {
+        do {
+            return try pool.read { db in try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0 }
+        } catch {
+            throw RunError(.corrupt, "cannot read the journal \(url.path)", underlying: error)
+        }
+    }
+
     /// The number of events and the size of the database file.
     /// - Returns: the count and bytes.
     package func statistics() -> (events: Int, bytes: Int) {

@@ -428,6 +428,11 @@ extension RunSettings {
     func source(of record: CandidateRecord) -> String? {
         record.source ?? designs.first { $0.name == record.design }?.source
     }
+
+    /// A candidate's source, for viewers such as the dashboard.
+    /// - Parameter record: the candidate.
+    /// - Returns: its source, if known.
+    package func sourceText(of record: CandidateRecord) -> String? { source(of: record) }
 }
 
 extension RunState {

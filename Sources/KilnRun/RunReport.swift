@@ -118,6 +118,16 @@ package struct RunReport: Sendable {
     /// The HTML page.
     /// - Returns: the page.
     package func html() -> String {
+        Self.document(title: "Kiln run \(esc(runID))", body: fragment(), footer: footer)
+    }
+
+    private var footer: String {
+        "<p class=\"note\">Written by Kiln \(esc(settings?.kilnVersion ?? "")) from the run's journal. Speedups are medians of interleaved baseline/candidate pairs on fresh inputs, each checked against the oracle.</p>"
+    }
+
+    /// The page's content without the document around it (the dashboard embeds it).
+    /// - Returns: HTML.
+    package func fragment() -> String {
         let progression = progression
         let all = evaluated.enumerated().compactMap { index, candidate -> (x: Double, y: Double)? in
             guard let speedup = candidate.result?.geomeanSpeedup else { return nil }
@@ -197,10 +207,20 @@ package struct RunReport: Sendable {
             body +=
                 "<h2>Machine</h2><p>\(esc(machine.cpuModel)) · \(machine.threads) threads · measured fp32 peak \(String(format: "%.0f", machine.peakGflopsAll)) GFLOP/s (\(String(format: "%.0f", machine.peakGflops1)) on one core) · triad \(String(format: "%.1f", machine.bandwidthGbsAll)) GB/s</p>"
         }
+        return body
+    }
+
+    /// A complete page with Kiln's report styles around `body`.
+    /// - Parameters:
+    ///   - title: the page title.
+    ///   - body: the content.
+    ///   - footer: a closing note.
+    /// - Returns: the page.
+    package static func document(title: String, body: String, footer: String = "") -> String {
         return """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Kiln run \(esc(runID))</title>
+            <title>\(SVGChart.escape(title))</title>
             <style>
             body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;max-width:980px;margin:24px auto;padding:0 16px;color:#1f2937}
             h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;margin-top:28px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
@@ -215,7 +235,7 @@ package struct RunReport: Sendable {
             .bad{color:#b91c1c} .empty{color:#9ca3af}
             </style></head><body>
             \(body)
-            <p class="note">Written by Kiln \(esc(settings?.kilnVersion ?? "")) from the run's journal. Speedups are medians of interleaved baseline/candidate pairs on fresh inputs, each checked against the oracle.</p>
+            \(footer)
             </body></html>
             """
     }

@@ -1,4 +1,5 @@
 package import Foundation
+import KilnAgent
 
 /// The runs folder: one subfolder per run, holding its journal, lock, winner and report.
 package struct RunStore: Sendable {
@@ -112,6 +113,8 @@ package struct RunSummary: Codable, Sendable, Hashable {
     package var bestSpeedup: Double?
     /// Finished evaluations.
     package var evaluations: Int
+    /// Tool calls of the model (agent runs).
+    package var toolCalls: Int
     /// "tuner" or the model.
     package var proposer: String
     /// When it started.
@@ -126,6 +129,7 @@ package struct RunSummary: Codable, Sendable, Hashable {
             isLocked ? "running" : state.outcome != nil ? "finished" : state.isInterrupted ? "interrupted" : "stopped"
         bestSpeedup = state.bestSpeedup
         evaluations = state.finishedEvaluations
+        toolCalls = state.agent.toolCalls
         proposer = state.settings?.proposer ?? "?"
         startedAt = state.startedAt
         elapsedSeconds = state.elapsed()
@@ -137,6 +141,7 @@ package struct RunSummary: Codable, Sendable, Hashable {
         status = "unreadable: \(reason)"
         bestSpeedup = nil
         evaluations = 0
+        toolCalls = 0
         proposer = "?"
         startedAt = nil
         elapsedSeconds = 0

@@ -64,7 +64,10 @@ enum SVGChart {
                 svg += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(item.color)\" stroke-width=\"2\"/>"
             }
             if item.showsDots {
-                for point in item.points {
+                // A step series' last point only carries the line to the end: no dot there.
+                let dotted =
+                    item.isStep && item.points.count > 1 && item.points.last?.y == item.points.dropLast().last?.y
+                for point in dotted ? Array(item.points.dropLast()) : item.points {
                     svg += "<circle cx=\"\(f(sx(point.x)))\" cy=\"\(f(sy(point.y)))\" r=\"3\" fill=\"\(item.color)\"/>"
                 }
             }

@@ -7,7 +7,7 @@ import KilnTuner
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks of Kiln itself: evaluation repeatability and tuner quality.",
+        abstract: "Benchmarks of Kiln itself: evaluation repeatability, tuner quality, agent endurance.",
         subcommands: [EvalBench.self, TunerBench.self, AgentBench.self]
     )
 }

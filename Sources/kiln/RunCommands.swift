@@ -31,11 +31,13 @@ struct RunsFolderOptions: ParsableArguments {
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Start a journaled optimisation run on a task: tune its seed designs within budgets.",
+        abstract:
+            "Start a journaled optimisation run on a task: a model redesigns the kernel (--model), or the tuner tunes its seed designs.",
         discussion: """
-            Without a model, Kiln tunes every seed design of the task with a search strategy, keeps \
-            the best correct candidate, checks it on the held-out shapes at the end, and writes the \
-            winner and a report into the run's folder. Ctrl-C stops cleanly; 'kiln resume' continues.
+            Without a model, Kiln tunes every seed design of the task with a search strategy; with \
+            --model, the model works through tools in the run's workspace. Either way Kiln keeps the \
+            best correct candidate, checks it on the held-out shapes at the end, and writes the winner \
+            and a report into the run's folder. Ctrl-C stops cleanly; 'kiln resume' continues.
             """
     )
 

@@ -1,0 +1,100 @@
+import Foundation
+import KilnAgent
+import KilnHarness
+import KilnRun
+import KilnTask
+
+/// The dashboard's HTML pages: the runs list, one run's live page, and a candidate's source.
+enum DashboardPages {
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static func runsList(_ runs: [RunSummary], tokenQuery: String) -> String {
+        var body = "<h1>Kiln runs</h1>"
+        if runs.isEmpty {
+            body += "<p class=\"empty\">No runs yet. Start one with <code>kiln run TASK</code>.</p>"
+        } else {
+            body +=
+                "<table id=\"runs\"><tr><th>run</th><th>task</th><th>proposer</th><th>status</th><th>elapsed</th><th>evaluations</th><th>tool calls</th><th>best</th></tr>"
+            for run in runs.reversed() {
+                body +=
+                    "<tr><td class=\"mono\"><a href=\"/runs/\(escape(run.id))\(tokenQuery)\">\(escape(run.id))</a></td>"
+                    + "<td>\(escape(run.task))</td><td class=\"mono\">\(escape(run.proposer))</td><td>\(escape(run.status))</td>"
+                    + "<td>\(String(format: "%.1f min", run.elapsedSeconds / 60))</td><td>\(run.evaluations)</td>"
+                    + "<td>\(run.toolCalls)</td><td>\(run.bestSpeedup.map { String(format: "%.2fx", $0) } ?? "—")</td></tr>"
+            }
+            body += "</table>"
+        }
+        body += "<p class=\"note\">Served from the journals in the runs folder; JSON at <code>/api/runs</code>.</p>"
+        return RunReport.document(title: "Kiln runs", body: body)
+    }
+
+    static func runPage(id: String, state: RunState, tokenQuery: String) -> String {
+        let report = RunReport(state: state, runID: id)
+        var extra = ""
+        if !state.tracks.isEmpty {
+            extra += "<h2>Design tracks</h2><ul>"
+            for track in state.tracks {
+                extra +=
+                    "<li><b>\(escape(track.name))</b>\(track.name == state.currentTrack ? " (current)" : ""): \(escape(track.rationale))</li>"
+            }
+            extra += "</ul>"
+        }
+        extra += "<h2>Candidates</h2><table><tr><th>#</th><th>design</th><th>configuration</th><th>result</th></tr>"
+        for candidate in state.order.suffix(40).reversed().compactMap({ state.candidates[$0] }) {
+            let result =
+                candidate.result.map { result in
+                    result.correct ? String(format: "%.2fx", result.geomeanSpeedup ?? 0) : result.verdict.rawValue
+                } ?? "evaluating…"
+            extra +=
+                "<tr><td><a href=\"/runs/\(escape(id))/candidates/\(candidate.record.id)\(tokenQuery)\">#\(candidate.record.id)</a></td>"
+                + "<td>\(escape(candidate.record.design))</td><td class=\"mono\">\(escape(candidate.record.configuration.label))</td><td>\(escape(result))</td></tr>"
+        }
+        extra += "</table>"
+        let streamURL = "/api/runs/\(escape(id))/stream\(tokenQuery)"
+        let script = """
+            <script>
+            (function () {
+              var last = \(state.lastSequence);
+              var source = new EventSource("\(streamURL)");
+              source.addEventListener("update", function (event) {
+                var seq = JSON.parse(event.data).seq;
+                if (seq <= last) { return; }
+                last = seq;
+                fetch(window.location.href, {cache: "no-store"}).then(function (r) { return r.text(); }).then(function (html) {
+                  var page = new DOMParser().parseFromString(html, "text/html");
+                  var fresh = page.getElementById("live");
+                  if (fresh) { document.getElementById("live").innerHTML = fresh.innerHTML; }
+                  document.getElementById("seq").textContent = String(seq);
+                });
+              });
+            })();
+            </script>
+            """
+        let body =
+            "<p class=\"sub\"><a href=\"/\(tokenQuery)\">all runs</a> · journal event <span id=\"seq\">\(state.lastSequence)</span> · updates live</p>"
+            + "<div id=\"live\">\(report.fragment())\(extra)</div>" + script
+        return RunReport.document(title: "Kiln run \(id)", body: body)
+    }
+
+    static func candidatePage(id: String, candidate: RunState.Candidate, state: RunState, tokenQuery: String) -> String
+    {
+        let source = state.settings?.sourceText(of: candidate.record) ?? "(source unknown)"
+        let parent = candidate.record.parent.flatMap { state.candidates[$0] }
+        var body = "<p class=\"sub\"><a href=\"/runs/\(escape(id))\(tokenQuery)\">run \(escape(id))</a></p>"
+        body +=
+            "<h1>Candidate #\(candidate.record.id) <small>\(escape(candidate.record.design)) · \(escape(candidate.record.configuration.label))</small></h1>"
+        if let result = candidate.result {
+            body +=
+                "<p>\(result.correct ? String(format: "correct · %.2fx", result.geomeanSpeedup ?? 0) : "\(escape(result.verdict.rawValue)): \(escape(result.failure ?? ""))")</p>"
+        }
+        if let parent, let parentSource = state.settings?.sourceText(of: parent.record) {
+            body +=
+                "<h2>Diff against its parent #\(parent.record.id)</h2><pre class=\"diff\">\(escape(LineDiff.unified(old: parentSource, new: source)))</pre>"
+        }
+        body += "<h2>Source</h2><pre>\(escape(source))</pre>"
+        return RunReport.document(title: "Candidate #\(candidate.record.id)", body: body)
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Hummingbird
+import KilnAgent
+import KilnHarness
+import KilnRun
+import KilnTask
+import NIOCore
+
+/// Routes the dashboard's pages and JSON API. Everything is read from the journals; run ids are
+/// resolved against the runs folder (no path from a URL ever reaches the file system).
+struct DashboardResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let server: DashboardServer
+
+    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+        if let token = server.token, !token.isEmpty {
+            let bearer = request.headers[.authorization].map { $0 == "Bearer \(token)" } ?? false
+            let query = request.uri.queryParameters.get("token") == token
+            guard bearer || query else {
+                return Self.json(
+                    status: 401,
+                    ["error": "this dashboard needs its token: Authorization: Bearer TOKEN, or ?token=TOKEN"]
+                )
+            }
+        }
+        guard request.method == .get || request.method == .head else {
+            return Self.json(status: 405, ["error": "the dashboard is read-only"])
+        }
+        let parts = request.uri.path.split(separator: "/").map(String.init)
+        let tokenQuery = server.token.map { "?token=\($0)" } ?? ""
+        switch parts.first {
+        case nil:
+            return Self.html(DashboardPages.runsList(server.store.summaries(), tokenQuery: tokenQuery))
+        case "runs" where parts.count == 2:
+            guard let (id, state) = load(parts[1]) else { return notFound(parts[1]) }
+            return Self.html(DashboardPages.runPage(id: id, state: state, tokenQuery: tokenQuery))
+        case "runs" where parts.count == 4 && parts[2] == "candidates":
+            guard let (id, state) = load(parts[1]) else { return notFound(parts[1]) }
+            guard let number = Int(parts[3]), let candidate = state.candidates[number] else {
+                return Self.json(status: 404, ["error": "run \(id) has no candidate '\(parts[3])'"])
+            }
+            return Self.html(
+                DashboardPages.candidatePage(id: id, candidate: candidate, state: state, tokenQuery: tokenQuery)
+            )
+        case "api":
+            return try await api(Array(parts.dropFirst()), request: request)
+        default:
+            return Self.json(status: 404, ["error": "no page \(request.uri.path); see / and docs/API.md"])
+        }
+    }
+
+    private func api(_ parts: [String], request: Request) async throws -> Response {
+        guard parts.first == "runs" else {
+            return Self.json(status: 404, ["error": "no API \(parts.joined(separator: "/"))"])
+        }
+        if parts.count == 1 {
+            return Self.encoded(server.store.summaries())
+        }
+        guard let (id, state) = load(parts[1]) else { return notFound(parts[1]) }
+        switch parts.count == 2 ? "" : parts[2] {
+        case "":
+            return Self.encoded(DashboardAPI.RunDetail(id: id, state: state))
+        case "events":
+            let after = Int(request.uri.queryParameters.get("after") ?? "0") ?? 0
+            let journal = try Journal(url: server.store.journalURL(of: id), readOnly: true)
+            let entries = try journal.entries(after: after).prefix(1000)
+            return Self.encoded(entries.map { DashboardAPI.EventLine($0) })
+        case "candidates" where parts.count == 4:
+            guard let number = Int(parts[3]), let candidate = state.candidates[number] else {
+                return Self.json(status: 404, ["error": "run \(id) has no candidate '\(parts[3])'"])
+            }
+            return Self.encoded(DashboardAPI.CandidateDetail(candidate: candidate, state: state))
+        case "stream":
+            return stream(id: id, from: state.lastSequence)
+        default:
+            return Self.json(status: 404, ["error": "no API \(parts.joined(separator: "/"))"])
+        }
+    }
+
+    /// Server-sent events: `update` with the journal's last sequence number whenever it grows.
+    /// One cheap read of the journal per viewer per poll interval; heartbeats keep proxies open.
+    private func stream(id: String, from start: Int) -> Response {
+        let url = server.store.journalURL(of: id)
+        let interval = server.pollInterval
+        let body = ResponseBody { writer in
+            var last = start
+            var quiet = Duration.zero
+            try await writer.write(ByteBuffer(string: "event: hello\ndata: {\"seq\": \(last)}\n\n"))
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                let current = (try? Journal(url: url, readOnly: true).lastSequence()) ?? last
+                if current > last {
+                    last = current
+                    quiet = .zero
+                    try await writer.write(ByteBuffer(string: "event: update\ndata: {\"seq\": \(current)}\n\n"))
+                } else {
+                    quiet += interval
+                    if quiet >= .seconds(15) {
+                        quiet = .zero
+                        try await writer.write(ByteBuffer(string: ": ping\n\n"))
+                    }
+                }
+            }
+            try await writer.finish(nil)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    private func load(_ requested: String) -> (String, RunState)? {
+        guard let id = try? server.store.resolve(requested), id == requested,
+            let journal = try? Journal(url: server.store.journalURL(of: id), readOnly: true),
+            let entries = try? journal.entries()
+        else { return nil }
+        return (id, RunState(entries: entries))
+    }
+
+    private func notFound(_ id: String) -> Response {
+        Self.json(status: 404, ["error": "no run '\(id.prefix(80))' in the runs folder"])
+    }
+
+    static func html(_ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.contentSecurityPolicy] =
+            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func json(status: Int, _ object: [String: String]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        let data = (try? JSONEncoder().encode(object)) ?? Data("{}".utf8)
+        return Response(
+            status: HTTPResponse.Status(code: status),
+            headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+
+    static func encoded(_ value: some Encodable) -> Response {
+        guard let data = try? EvaluationCoding.encoder.encode(value) else {
+            return json(status: 500, ["error": "could not encode the answer"])
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

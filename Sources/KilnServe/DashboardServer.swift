@@ -1,0 +1,85 @@
+package import Foundation
+import Hummingbird
+package import KilnRun
+import Logging
+import NIOCore
+
+/// The dashboard: a read-only web view of the runs folder, served from the journals alone (it can
+/// start after a run, in another process, and never writes or locks a run).
+///
+/// Binding to anything but loopback requires a token, checked on every request
+/// (`Authorization: Bearer TOKEN`, or `?token=TOKEN` for a browser's first visit).
+package final class DashboardServer: Sendable {
+    /// The runs folder.
+    package let store: RunStore
+    /// The token every request must carry, if any.
+    package let token: String?
+    /// How often a live view checks its run's journal for new events.
+    package let pollInterval: Duration
+
+    /// A failure to start the dashboard.
+    package struct StartError: Error, CustomStringConvertible {
+        package var description: String
+    }
+
+    /// Creates a dashboard over a runs folder.
+    /// - Parameters:
+    ///   - store: the runs folder.
+    ///   - token: the token every request must carry (required when binding beyond loopback).
+    ///   - pollInterval: how often live views check their journal.
+    package init(store: RunStore, token: String? = nil, pollInterval: Duration = .milliseconds(500)) {
+        self.store = store
+        self.token = token
+        self.pollInterval = pollInterval
+    }
+
+    /// Serves until cancelled.
+    /// - Parameters:
+    ///   - host: the address to bind; anything but loopback needs a token.
+    ///   - port: the port (0 for any free one).
+    ///   - onBound: called with the bound port.
+    /// - Throws: ``StartError`` when a token is missing for a non-loopback host, or what the server throws.
+    package func run(
+        host: String = "127.0.0.1",
+        port: Int = 0,
+        onBound: @escaping @Sendable (Int) async -> Void = { _ in }
+    )
+        async throws
+    {
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(host)
+        guard loopback || !(token ?? "").isEmpty else {
+            throw StartError(
+                description:
+                    "binding to \(host) exposes the runs beyond this machine: pass --token SECRET (then open /?token=SECRET)"
+            )
+        }
+        let application = Application(
+            responder: DashboardResponder(server: self),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "kiln-dashboard"),
+            onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
+            logger: Logger(label: "kiln.serve", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try await application.run()
+    }
+
+    /// Runs the dashboard on loopback for the duration of `body`, which gets its base URL.
+    /// - Parameter body: the work.
+    /// - Returns: what `body` returns.
+    /// - Throws: what `body` or the server throws.
+    package func withRunning<Result: Sendable>(_ body: @Sendable (URL) async throws -> Result) async throws -> Result {
+        try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
+            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+            group.addTask {
+                defer { continuation.finish() }
+                try await self.run(port: 0) { port in continuation.yield(port) }
+            }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next(), let url = URL(string: "http://127.0.0.1:\(port)") else {
+                try await group.next()
+                throw StartError(description: "the dashboard stopped before it was listening")
+            }
+            defer { group.cancelAll() }
+            return try await body(url)
+        }
+    }
+}

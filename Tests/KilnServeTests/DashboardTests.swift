@@ -1,0 +1,148 @@
+import AsyncHTTPClient
+import Foundation
+import KilnHarness
+import KilnRun
+import KilnServe
+import KilnTask
+import KilnTesting
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The dashboard over a real runs folder, through a real HTTP client on loopback.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct DashboardTests {
+    static func get(_ url: URL, headers: [(String, String)] = []) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: url.absoluteString)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        return (Int(response.status.code), String(buffer: body))
+    }
+
+    static func makeRun(in folder: URL) async throws -> (RunStore, String) {
+        let task = try Fixtures.task("matmul")
+        let store = RunStore(root: folder.appending(path: "runs"))
+        var options = RunOptions()
+        options.maxEvaluations = 2
+        options.minPairs = 2
+        options.maxPairs = 2
+        let orchestrator = RunOrchestrator(store: store, evaluator: Evaluator(cacheDirectory: Fixtures.sharedCache))
+        let (id, _) = try await orchestrator.start(task: task, taskPath: task.folder.path, options: options)
+        return (store, id)
+    }
+
+    @Test("the runs list, a run page, the JSON API and a candidate's source are served from the journal")
+    func pages() async throws {
+        try await withTemporaryDirectory { folder in
+            let (store, id) = try await Self.makeRun(in: folder)
+            try await DashboardServer(store: store).withRunning { base in
+                let list = try await Self.get(base)
+                #expect(list.status == 200)
+                #expect(list.body.contains(id))
+                let page = try await Self.get(base.appending(path: "runs/\(id)"))
+                #expect(page.status == 200)
+                #expect(page.body.contains("Best speedup over evaluations"))
+                #expect(page.body.contains("EventSource"))
+                let api = try await Self.get(base.appending(path: "api/runs"))
+                let runs = try #require(try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [[String: Any]])
+                #expect(runs.first?["id"] as? String == id)
+                let detail = try await Self.get(base.appending(path: "api/runs/\(id)"))
+                let object = try #require(
+                    try JSONSerialization.jsonObject(with: Data(detail.body.utf8)) as? [String: Any]
+                )
+                #expect(object["best_speedup"] is Double)
+                #expect((object["leaderboard"] as? [Any])?.isEmpty == false)
+                let events = try await Self.get(
+                    base.appending(path: "api/runs/\(id)/events").appending(queryItems: [
+                        .init(name: "after", value: "2")
+                    ])
+                )
+                #expect(events.body.contains("\"sequence\" : 3"))
+                let candidate = try await Self.get(base.appending(path: "runs/\(id)/candidates/1"))
+                #expect(candidate.body.contains("kiln:tunable"))
+            }
+        }
+    }
+
+    @Test(
+        "unknown runs, path traversal and writes are refused; nothing outside the runs folder is served",
+        arguments: [
+            "runs/nope", "runs/..%2F..%2Fetc%2Fpasswd", "runs/%2E%2E", "api/runs/..", "../../etc/passwd",
+            "api/runs/x/events", "favicon.ico",
+        ]
+    )
+    func refused(path: String) async throws {
+        try await withTemporaryDirectory { folder in
+            let (store, _) = try await Self.makeRun(in: folder)
+            try await DashboardServer(store: store).withRunning { base in
+                let url = try #require(URL(string: base.absoluteString + "/" + path))
+                let response = try await Self.get(url)
+                #expect(response.status == 404)
+                #expect(!response.body.contains("root:"))
+            }
+        }
+    }
+
+    @Test("a token, when set, is checked on every request")
+    func token() async throws {
+        try await withTemporaryDirectory { folder in
+            let (store, id) = try await Self.makeRun(in: folder)
+            try await DashboardServer(store: store, token: "s3cret").withRunning { base in
+                #expect(try await Self.get(base).status == 401)
+                #expect(try await Self.get(base.appending(path: "api/runs/\(id)")).status == 401)
+                #expect(try await Self.get(base, headers: [("Authorization", "Bearer s3cret")]).status == 200)
+                let withQuery = try #require(URL(string: base.absoluteString + "/runs/\(id)?token=s3cret"))
+                #expect(try await Self.get(withQuery).status == 200)
+            }
+            let open = DashboardServer(store: store)
+            await #expect(throws: DashboardServer.StartError.self) { try await open.run(host: "0.0.0.0", port: 0) }
+        }
+    }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct DashboardLiveTests {
+    @Test("a live viewer gets an update when the run's journal grows")
+    func liveUpdate() async throws {
+        try await withTemporaryDirectory { folder in
+            let (store, id) = try await DashboardTests.makeRun(in: folder)
+            try await DashboardServer(store: store, pollInterval: .milliseconds(100)).withRunning { base in
+                let request = HTTPClientRequest(url: base.appending(path: "api/runs/\(id)/stream").absoluteString)
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                var text = ""
+                var appended = false
+                for try await chunk in response.body {
+                    text += String(buffer: chunk)
+                    if !appended, text.contains("event: hello") {
+                        appended = true
+                        // Another process writing the run: here, a direct append to its journal.
+                        try Journal(url: store.journalURL(of: id)).append(.interrupted)
+                    }
+                    if text.contains("event: update") { break }
+                }
+                #expect(text.contains("event: update"))
+            }
+        }
+    }
+
+    @Test(
+        "in a real headless browser the runs list renders and a run page shows the best speedup",
+        .enabled(if: HeadlessBrowser.executable != nil, "needs chromium-headless-shell (installed by .ci/run)")
+    )
+    func browser() async throws {
+        try await withTemporaryDirectory { folder in
+            let (store, id) = try await DashboardTests.makeRun(in: folder)
+            try await DashboardServer(store: store).withRunning { base in
+                let list = try await HeadlessBrowser.render(base, screenshot: folder.appending(path: "runs.png"))
+                #expect(list.contains(id))
+                let page = try await HeadlessBrowser.render(
+                    base.appending(path: "runs/\(id)"),
+                    screenshot: folder.appending(path: "run.png")
+                )
+                #expect(page.contains("BEST SPEEDUP") || page.contains("best speedup"))
+                #expect(page.range(of: #"\d+\.\d\dx"#, options: .regularExpression) != nil)
+            }
+        }
+    }
+}
