@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         .target(
@@ -74,7 +75,8 @@ let package = Package(
         .target(
             name: "KilnServe",
             dependencies: [
-                "KilnRun", "KilnHarness", "KilnAgent", "KilnTask",
+                "KilnRun", "KilnHarness", "KilnAgent", "KilnTask", "KilnTuner",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -129,6 +131,8 @@ let package = Package(
             name: "KilnEndToEndTests",
             dependencies: [
                 "KilnTesting", "KilnAgent", "KilnModelServer", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
     ]

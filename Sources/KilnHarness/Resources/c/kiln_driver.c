@@ -12,7 +12,7 @@
  *   call         fill outputs with NaN, call the entry point once, timed (CLOCK_MONOTONIC)
  *                -> start t=T0   (before the call)
  *                -> ok ns=NANOSECONDS start=T0 end=T1
- *   post         after a call: idle 20 ms and report the CPU the process burned meanwhile, whether
+ *   post         after a call: idle 30 ms and report the CPU the process burned meanwhile, whether
  *                the outputs changed meanwhile, and the hash of the inputs
  *                -> ok inputs=HASH idle_cpu_ns=N outputs_changed=0|1
  *   out          -> ok bytes=N, then N raw bytes: every output buffer as it was the moment the call
@@ -763,7 +763,7 @@ int main(int argc, char **argv) {
             output_hash_after_call = hash_role(KILN_OUTPUT, 1);
         } else if (strcmp(line, "post") == 0) {
             int64_t cpu_before = now_ns(CLOCK_PROCESS_CPUTIME_ID);
-            struct timespec idle = {0, 20 * 1000 * 1000};
+            struct timespec idle = {0, 30 * 1000 * 1000};
             while (nanosleep(&idle, &idle) != 0 && errno == EINTR) {
             }
             int64_t cpu_after = now_ns(CLOCK_PROCESS_CPUTIME_ID);
