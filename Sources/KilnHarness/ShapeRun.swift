@@ -400,7 +400,8 @@ struct ShapeRun {
                 String(
                     format:
                         "kept working after returning: %.1f and %.1f ms of CPU in two 30 ms idle windows after the call (a thread outlived the call)",
-                    idleWindows[0] / 1e6, idleWindows[1] / 1e6
+                    idleWindows[0] / 1e6,
+                    idleWindows[1] / 1e6
                 )
             )
         }
