@@ -62,7 +62,7 @@ struct DashboardResponder: HTTPResponder {
             return Self.encoded(DashboardAPI.RunDetail(id: id, state: state))
         case "events":
             let after = Int(request.uri.queryParameters.get("after") ?? "0") ?? 0
-            let journal = try Journal(url: server.store.journalURL(of: id), readOnly: true)
+            guard let journal = server.journal(of: id) else { return notFound(id) }
             let entries = try journal.entries(after: after).prefix(1000)
             return Self.encoded(entries.map { DashboardAPI.EventLine($0) })
         case "candidates" where parts.count == 4:
@@ -80,28 +80,32 @@ struct DashboardResponder: HTTPResponder {
     /// Server-sent events: `update` with the journal's last sequence number whenever it grows.
     /// One cheap read of the journal per viewer per poll interval; heartbeats keep proxies open.
     private func stream(id: String, from start: Int) -> Response {
-        let url = server.store.journalURL(of: id)
+        let journal = server.journal(of: id)
         let interval = server.pollInterval
         let body = ResponseBody { writer in
             var last = start
             var quiet = Duration.zero
-            try await writer.write(ByteBuffer(string: "event: hello\ndata: {\"seq\": \(last)}\n\n"))
-            while !Task.isCancelled {
-                try await Task.sleep(for: interval)
-                let current = (try? Journal(url: url, readOnly: true).lastSequence()) ?? last
-                if current > last {
-                    last = current
-                    quiet = .zero
-                    try await writer.write(ByteBuffer(string: "event: update\ndata: {\"seq\": \(current)}\n\n"))
-                } else {
-                    quiet += interval
-                    if quiet >= .seconds(15) {
+            // A viewer that leaves (or a server shutting down) ends the loop; the stream is always
+            // finished, never dropped.
+            do {
+                try await writer.write(ByteBuffer(string: "event: hello\ndata: {\"seq\": \(last)}\n\n"))
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    let current = (try? journal?.lastSequence()) ?? last
+                    if current > last {
+                        last = current
                         quiet = .zero
-                        try await writer.write(ByteBuffer(string: ": ping\n\n"))
+                        try await writer.write(ByteBuffer(string: "event: update\ndata: {\"seq\": \(current)}\n\n"))
+                    } else {
+                        quiet += interval
+                        if quiet >= .seconds(15) {
+                            quiet = .zero
+                            try await writer.write(ByteBuffer(string: ": ping\n\n"))
+                        }
                     }
                 }
-            }
-            try await writer.finish(nil)
+            } catch {}
+            try? await writer.finish(nil)
         }
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
@@ -110,11 +114,10 @@ struct DashboardResponder: HTTPResponder {
     }
 
     private func load(_ requested: String) -> (String, RunState)? {
-        guard let id = try? server.store.resolve(requested), id == requested,
-            let journal = try? Journal(url: server.store.journalURL(of: id), readOnly: true),
-            let entries = try? journal.entries()
-        else { return nil }
-        return (id, RunState(entries: entries))
+        guard let id = try? server.store.resolve(requested), id == requested, let state = server.state(of: id) else {
+            return nil
+        }
+        return (id, state)
     }
 
     private func notFound(_ id: String) -> Response {

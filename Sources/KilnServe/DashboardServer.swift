@@ -3,6 +3,7 @@ import Hummingbird
 package import KilnRun
 import Logging
 import NIOCore
+import Synchronization
 
 /// The dashboard: a read-only web view of the runs folder, served from the journals alone (it can
 /// start after a run, in another process, and never writes or locks a run).
@@ -16,6 +17,20 @@ package final class DashboardServer: Sendable {
     package let token: String?
     /// How often a live view checks its run's journal for new events.
     package let pollInterval: Duration
+    /// Each run's state as last folded, advanced with only the events written since.
+    private let states = Mutex<[String: RunState]>([:])
+    /// One read-only journal connection per run, shared by every request and viewer.
+    private let journals = Mutex<[String: Journal]>([:])
+
+    /// The run's journal, opened once.
+    /// - Parameter id: the run's id (already resolved).
+    /// - Returns: the journal, or nil when it cannot be opened.
+    func journal(of id: String) -> Journal? {
+        if let open = journals.withLock({ $0[id] }) { return open }
+        guard let journal = try? Journal(url: store.journalURL(of: id), readOnly: true) else { return nil }
+        journals.withLock { $0[id] = journal }
+        return journal
+    }
 
     /// A failure to start the dashboard.
     package struct StartError: Error, CustomStringConvertible {
@@ -31,6 +46,20 @@ package final class DashboardServer: Sendable {
         self.store = store
         self.token = token
         self.pollInterval = pollInterval
+    }
+
+    /// A run's current state: the cached fold advanced by the events written since it was made.
+    /// - Parameter id: the run's id (already resolved).
+    /// - Returns: the state, or nil when the journal cannot be read.
+    func state(of id: String) -> RunState? {
+        guard let journal = journal(of: id) else { return nil }
+        var state = states.withLock { $0[id] } ?? RunState()
+        guard let entries = try? journal.entries(after: state.lastSequence) else { return nil }
+        if entries.isEmpty, state.settings != nil { return state }
+        for entry in entries { state.apply(entry) }
+        let folded = state
+        states.withLock { $0[id] = folded }
+        return folded
     }
 
     /// Serves until cancelled.

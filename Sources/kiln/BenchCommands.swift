@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks of Kiln itself: evaluation repeatability, tuner quality, agent endurance.",
-        subcommands: [EvalBench.self, TunerBench.self, AgentBench.self]
+        subcommands: [EvalBench.self, TunerBench.self, AgentBench.self, ServeBench.self]
     )
 }
 
