@@ -31,9 +31,31 @@ enum DashboardPages {
         return RunReport.document(title: "Kiln runs", body: body)
     }
 
-    static func runPage(id: String, state: RunState, tokenQuery: String) -> String {
+    static func runPage(id: String, state: RunState, recent: [Journal.Entry], tokenQuery: String) -> String {
         let report = RunReport(state: state, runID: id)
         var extra = ""
+        let settings = state.settings
+        extra += "<h2>Budgets used</h2><ul>"
+        extra +=
+            "<li>evaluations: \(state.finishedEvaluations)\(settings?.maxEvaluations.map { " of \($0)" } ?? "")</li>"
+        extra +=
+            "<li>wall time: \(String(format: "%.1f", state.elapsed() / 60)) min\(settings?.maxSeconds.map { String(format: " of %.1f", $0 / 60) } ?? "")</li>"
+        if let agent = settings?.agent {
+            extra += "<li>tool calls: \(state.agent.toolCalls)\(agent.budgets.toolCalls.map { " of \($0)" } ?? "")</li>"
+            extra +=
+                "<li>tokens: \(state.agent.inputTokens + state.agent.outputTokens)\(agent.budgets.tokens.map { " of \($0)" } ?? "")</li>"
+            extra +=
+                "<li>money: \(String(format: "$%.2f", state.agent.cost))\(agent.budgets.dollars.map { String(format: " of $%.2f", $0) } ?? "")</li>"
+            extra += "<li>compactions: \(state.agent.compactions)</li>"
+        }
+        extra += "</ul>"
+        extra += "<h2>Latest journal events</h2><table><tr><th>#</th><th>time</th><th>event</th></tr>"
+        let formatter = ISO8601DateFormatter()
+        for entry in recent.reversed() {
+            extra +=
+                "<tr><td>\(entry.sequence)</td><td class=\"mono\">\(formatter.string(from: entry.date))</td><td class=\"mono\">\(escape(entry.event.kind))</td></tr>"
+        }
+        extra += "</table>"
         if !state.tracks.isEmpty {
             extra += "<h2>Design tracks</h2><ul>"
             for track in state.tracks {

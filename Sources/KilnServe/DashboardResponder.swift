@@ -33,7 +33,8 @@ struct DashboardResponder: HTTPResponder {
             return Self.html(DashboardPages.runsList(server.store.summaries(), tokenQuery: tokenQuery))
         case "runs" where parts.count == 2:
             guard let (id, state) = load(parts[1]) else { return notFound(parts[1]) }
-            return Self.html(DashboardPages.runPage(id: id, state: state, tokenQuery: tokenQuery))
+            let recent = (try? server.journal(of: id)?.entries(after: max(state.lastSequence - 15, 0))) ?? []
+            return Self.html(DashboardPages.runPage(id: id, state: state, recent: recent, tokenQuery: tokenQuery))
         case "runs" where parts.count == 4 && parts[2] == "candidates":
             guard let (id, state) = load(parts[1]) else { return notFound(parts[1]) }
             guard let number = Int(parts[3]), let candidate = state.candidates[number] else {

@@ -44,6 +44,8 @@ struct DashboardTests {
                 #expect(page.status == 200)
                 #expect(page.body.contains("Best speedup over evaluations"))
                 #expect(page.body.contains("EventSource"))
+                #expect(page.body.contains("Latest journal events"))
+                #expect(page.body.contains("Budgets used"))
                 let api = try await Self.get(base.appending(path: "api/runs"))
                 let runs = try #require(try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [[String: Any]])
                 #expect(runs.first?["id"] as? String == id)
