@@ -25,11 +25,7 @@ extension RunOrchestrator {
         evaluatesSeed: Bool = true,
         progress: @escaping @Sendable (RunProgress) -> Void = { _ in }
     ) async throws -> (id: String, state: RunState) {
-        let machine = try await MachineProbe(cacheDirectory: evaluator.cacheDirectory, compiler: task.build.compiler)
-            .profile()
-        let id = try store.create(taskName: task.name)
-        let lock = try RunLock(folder: store.folder(of: id), runID: id)
-        let journal = try Journal(url: store.journalURL(of: id))
+        let (id, lock, journal, machine) = try await createRun(task: task)
         let settings = RunSettings(
             id: id,
             taskPath: taskPath,

@@ -95,11 +95,7 @@ package struct RunOrchestrator: Sendable {
             let name = URL(filePath: path).deletingPathExtension().lastPathComponent
             designs.append(.init(name: name, path: path, source: source, spaceSize: space.size))
         }
-        let machine = try await MachineProbe(cacheDirectory: evaluator.cacheDirectory, compiler: task.build.compiler)
-            .profile()
-        let id = try store.create(taskName: task.name)
-        let lock = try RunLock(folder: store.folder(of: id), runID: id)
-        let journal = try Journal(url: store.journalURL(of: id))
+        let (id, lock, journal, machine) = try await createRun(task: task)
         let settings = RunSettings(
             id: id,
             taskPath: taskPath,
@@ -135,6 +131,19 @@ package struct RunOrchestrator: Sendable {
         let state = try await drive(id: id, journal: journal, task: task, progress: progress)
         withExtendedLifetime(lock) {}
         return (id, state)
+    }
+
+    /// Makes a new run: measures (or reads) the machine, creates the run's folder, takes its lock and
+    /// opens its journal; the caller journals `started`.
+    func createRun(task: KernelTask) async throws -> (
+        id: String, lock: RunLock, journal: Journal, machine: MachineProfile
+    ) {
+        let machine = try await MachineProbe(cacheDirectory: evaluator.cacheDirectory, compiler: task.build.compiler)
+            .profile()
+        let id = try store.create(taskName: task.name)
+        let lock = try RunLock(folder: store.folder(of: id), runID: id)
+        let journal = try Journal(url: store.journalURL(of: id))
+        return (id, lock, journal, machine)
     }
 
     /// Opens a stopped run to continue it: takes its lock, checks it has not finished and that its

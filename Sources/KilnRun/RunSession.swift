@@ -27,13 +27,8 @@ package actor RunSession {
     ///   - proposer: who proposes candidates, such as `mcp`.
     /// - Throws: ``RunError`` or ``HarnessError``.
     package init(orchestrator: RunOrchestrator, task: KernelTask, taskPath: String, proposer: String) async throws {
-        let machine = try await MachineProbe(
-            cacheDirectory: orchestrator.evaluator.cacheDirectory,
-            compiler: task.build.compiler
-        ).profile()
-        let id = try orchestrator.store.create(taskName: task.name)
-        self.lock = try RunLock(folder: orchestrator.store.folder(of: id), runID: id)
-        let journal = try Journal(url: orchestrator.store.journalURL(of: id))
+        let (id, lock, journal, machine) = try await orchestrator.createRun(task: task)
+        self.lock = lock
         let settings = RunSettings(
             id: id,
             taskPath: taskPath,
