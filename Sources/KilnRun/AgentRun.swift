@@ -120,17 +120,8 @@ extension RunOrchestrator {
         evaluatesSeed: Bool,
         progress: @escaping @Sendable (RunProgress) -> Void
     ) async throws -> RunState {
-        let clock = ContinuousClock()
-        let partStart = clock.now
         let ledger = Ledger(journal: journal, state: RunState(entries: try journal.entries()))
-        defer {
-            progress(
-                .partFinished(
-                    wallSeconds: Self.seconds(clock.now - partStart),
-                    evaluationSeconds: Self.seconds(ledger.evaluating)
-                )
-            )
-        }
+        defer { progress(ledger.partFinished) }
         guard let settings = ledger.state.settings, let agent = settings.agent else {
             throw RunError(.corrupt, "run \(id) is not an agent run")
         }
@@ -143,11 +134,7 @@ extension RunOrchestrator {
             options: evaluationOptions(settings),
             progress: progress
         )
-        func stop() throws -> RunState {
-            try ledger.record(.interrupted)
-            try writeReport(ledger.state, id: id)
-            return ledger.state
-        }
+        func stop() throws -> RunState { try interrupt(ledger, id: id) }
         if ledger.state.outcome != nil { return ledger.state }
         if ledger.state.agent.messages.isEmpty {
             var seedLine = ""

@@ -178,17 +178,8 @@ package struct RunOrchestrator: Sendable {
         task: KernelTask,
         progress: @Sendable (RunProgress) -> Void
     ) async throws -> RunState {
-        let clock = ContinuousClock()
-        let partStart = clock.now
         let ledger = Ledger(journal: journal, state: RunState(entries: try journal.entries()))
-        defer {
-            progress(
-                .partFinished(
-                    wallSeconds: Self.seconds(clock.now - partStart),
-                    evaluationSeconds: Self.seconds(ledger.evaluating)
-                )
-            )
-        }
+        defer { progress(ledger.partFinished) }
         guard let settings = ledger.state.settings, let strategy = Strategies.named(settings.strategy) else {
             throw RunError(.corrupt, "run \(id) has no readable settings")
         }
@@ -198,11 +189,7 @@ package struct RunOrchestrator: Sendable {
         }
         var exhaustedDesigns: Set<String> = []
         /// Ctrl-C: journal the stop and leave a report of the run so far.
-        func stop() throws -> RunState {
-            try ledger.record(.interrupted)
-            try writeReport(ledger.state, id: id)
-            return ledger.state
-        }
+        func stop() throws -> RunState { try interrupt(ledger, id: id) }
 
         while ledger.state.outcome == nil {
             let state = ledger.state
@@ -391,6 +378,13 @@ package struct RunOrchestrator: Sendable {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
+    /// Ctrl-C: journals the stop and leaves a report of the run so far.
+    func interrupt(_ ledger: Ledger, id: String) throws -> RunState {
+        try ledger.record(.interrupted)
+        try writeReport(ledger.state, id: id)
+        return ledger.state
+    }
+
     func writeReport(_ state: RunState, id: String) throws(RunError) {
         let report = RunReport(state: state, runID: id)
         let folder = store.folder(of: id)
@@ -413,6 +407,16 @@ final class Ledger {
     private(set) var state: RunState
     /// Time spent inside the evaluator during this part of the run.
     private(set) var evaluating: Duration = .zero
+    /// When this part of the run (this process's) began.
+    private let partStart = ContinuousClock.now
+
+    /// This part's wall time and time inside evaluations, for the bookkeeping line.
+    var partFinished: RunProgress {
+        .partFinished(
+            wallSeconds: RunOrchestrator.seconds(ContinuousClock.now - partStart),
+            evaluationSeconds: RunOrchestrator.seconds(evaluating)
+        )
+    }
 
     init(journal: Journal, state: RunState) {
         self.journal = journal
