@@ -57,10 +57,21 @@ let package = Package(
             ]
         ),
         .target(
+            name: "KilnHTTPServing",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "KilnModelServer",
             dependencies: [
-                "KilnAgent",
+                "KilnAgent", "KilnHTTPServing",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -75,8 +86,9 @@ let package = Package(
         .target(
             name: "KilnServe",
             dependencies: [
-                "KilnRun", "KilnHarness", "KilnAgent", "KilnTask", "KilnTuner",
+                "KilnRun", "KilnHarness", "KilnAgent", "KilnTask", "KilnTuner", "KilnHTTPServing",
                 .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -135,6 +147,8 @@ let package = Package(
             dependencies: [
                 "KilnTesting", "KilnAgent", "KilnModelServer", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

@@ -1,6 +1,7 @@
 package import Foundation
 import Hummingbird
 package import KilnAgent
+import KilnHTTPServing
 package import Logging
 import NIOCore
 import Synchronization
@@ -90,7 +91,7 @@ package final class ScriptedModelServer: Sendable {
     /// ran out).
     package var turnsServed: Int { record.withLock { $0.turnsServed } }
 
-    /// Listens until the task is cancelled.
+    /// Listens until SIGINT or SIGTERM, then stops gracefully.
     /// - Parameters:
     ///   - host: the address to bind, default loopback.
     ///   - port: the port, 0 for any free one.
@@ -101,16 +102,14 @@ package final class ScriptedModelServer: Sendable {
         port: Int = 0,
         onBound: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
-        let application = Application(
-            responder: ScriptedResponder(server: self),
-            configuration: ApplicationConfiguration(
-                address: .hostname(host, port: port),
-                serverName: "kiln-model-server"
-            ),
-            onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
-            logger: logger
+        try await HTTPServing.serve(
+            ScriptedResponder(server: self),
+            host: host,
+            port: port,
+            serverName: "kiln-model-server",
+            logger: logger,
+            onBound: onBound
         )
-        try await application.run()
     }
 
     /// Runs the server on a free loopback port for the duration of `body`, then stops it.
@@ -124,21 +123,16 @@ package final class ScriptedModelServer: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (URL) async throws -> Result
     ) async throws -> Result {
-        try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
-            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-            group.addTask {
-                defer { continuation.finish() }
-                try await self.run(port: 0) { port in continuation.yield(port) }
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next(isolation: isolation),
-                let url = URL(string: "http://127.0.0.1:\(port)")
-            else {
-                try await group.next()
-                throw ModelServerError(.notListening, "the scripted model server stopped before it was listening")
-            }
-            defer { group.cancelAll() }
-            return try await body(url)
+        do {
+            return try await HTTPServing.withLoopback(
+                ScriptedResponder(server: self),
+                serverName: "kiln-model-server",
+                logger: logger,
+                isolation: isolation,
+                body
+            )
+        } catch is HTTPServing.NotListening {
+            throw ModelServerError(.notListening, "the scripted model server stopped before it was listening")
         }
     }
 
@@ -165,7 +159,7 @@ package final class ScriptedModelServer: Sendable {
         return try await server.withRunning(isolation: isolation, body)
     }
 
-    /// Runs a server in the foreground until the task is cancelled; prints nothing (for `kiln dev
+    /// Runs a server in the foreground until SIGINT or SIGTERM; prints nothing (for `kiln dev
     /// model-server`).
     /// - Parameters:
     ///   - script: the answers and expectations.

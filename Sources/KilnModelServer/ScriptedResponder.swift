@@ -2,6 +2,7 @@ import Hummingbird
 import KilnAgent
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// The request context of the scripted server: Hummingbird's, plus the connection, so that a turn
 /// can drop it.
@@ -73,7 +74,10 @@ struct ScriptedResponder: HTTPResponder {
         to request: ReceivedRequest,
         context: ScriptedRequestContext
     ) async throws -> Response {
-        if turn.delay > .zero { try await Task.sleep(for: turn.delay) }
+        if turn.delay > .zero {
+            // A shutting-down server does not wait out a scripted delay.
+            try await cancelWhenGracefulShutdown { try await Task.sleep(for: turn.delay) }
+        }
         if turn.status != 200 {
             let message = "scripted HTTP \(turn.status) (turn \(number))"
             let body =

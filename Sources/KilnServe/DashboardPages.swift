@@ -75,7 +75,8 @@ enum DashboardPages {
                 + "<td>\(escape(candidate.record.design))</td><td class=\"mono\">\(escape(candidate.record.configuration.label))</td><td>\(escape(result))</td></tr>"
         }
         extra += "</table>"
-        let streamURL = "/api/runs/\(escape(id))/stream\(tokenQuery)"
+        let tokenParameter = tokenQuery.isEmpty ? "" : "&" + tokenQuery.dropFirst()
+        let streamURL = "/api/runs/\(escape(id))/stream?after=\(state.lastSequence)\(tokenParameter)"
         let script = """
             <script>
             (function () {

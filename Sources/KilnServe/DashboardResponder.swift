@@ -5,6 +5,7 @@ import KilnHarness
 import KilnRun
 import KilnTask
 import NIOCore
+import ServiceLifecycle
 
 /// Routes the dashboard's pages and JSON API. Everything is read from the journals; run ids are
 /// resolved against the runs folder (no path from a URL ever reaches the file system).
@@ -27,7 +28,9 @@ struct DashboardResponder: HTTPResponder {
             return Self.json(status: 405, ["error": "the dashboard is read-only"])
         }
         let parts = request.uri.path.split(separator: "/").map(String.init)
-        let tokenQuery = server.token.map { "?token=\($0)" } ?? ""
+        // Percent-encoded, so that the token is safe inside the pages' links.
+        let tokenQuery =
+            server.token.map { "?token=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } ?? ""
         switch parts.first {
         case nil:
             return Self.html(DashboardPages.runsList(server.store.summaries(), tokenQuery: tokenQuery))
@@ -72,7 +75,7 @@ struct DashboardResponder: HTTPResponder {
             }
             return Self.encoded(DashboardAPI.CandidateDetail(candidate: candidate, state: state))
         case "stream":
-            return stream(id: id, from: state.lastSequence)
+            return stream(id: id, request: request, current: state.lastSequence)
         default:
             return Self.json(status: 404, ["error": "no API \(parts.joined(separator: "/"))"])
         }
@@ -80,30 +83,38 @@ struct DashboardResponder: HTTPResponder {
 
     /// Server-sent events: `update` with the journal's last sequence number whenever it grows.
     /// One cheap read of the journal per viewer per poll interval; heartbeats keep proxies open.
-    private func stream(id: String, from start: Int) -> Response {
+    ///
+    /// The viewer says what it has seen — `?after=N` (the page embeds the sequence it was rendered
+    /// at) or, when a browser reconnects, the `Last-Event-ID` of the last update — and gets an update
+    /// at once if the journal has grown since; nothing written between a page's render and its
+    /// stream's start is missed.
+    private func stream(id: String, request: Request, current start: Int) -> Response {
         let journal = server.journal(of: id)
         let interval = server.pollInterval
+        let seen =
+            request.headers.first(where: { $0.name.canonicalName == "last-event-id" }).flatMap { Int($0.value) }
+            ?? request.uri.queryParameters.get("after").flatMap { Int($0) } ?? start
         let body = ResponseBody { writer in
-            var last = start
+            var last = min(max(seen, 0), start)
             var quiet = Duration.zero
-            // A viewer that leaves (or a server shutting down) ends the loop; the stream is always
-            // finished, never dropped.
+            // A viewer that leaves, or a server shutting down gracefully, ends the loop (within one
+            // poll interval); the stream is always finished, never dropped.
             do {
-                try await writer.write(ByteBuffer(string: "event: hello\ndata: {\"seq\": \(last)}\n\n"))
-                while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
+                try await writer.write(ByteBuffer(string: "event: hello\ndata: {\"seq\": \(start)}\n\n"))
+                while !Task.isCancelled, !Task.isShuttingDownGracefully {
                     let current = (try? journal?.lastSequence()) ?? last
                     if current > last {
                         last = current
                         quiet = .zero
-                        try await writer.write(ByteBuffer(string: "event: update\ndata: {\"seq\": \(current)}\n\n"))
-                    } else {
-                        quiet += interval
-                        if quiet >= .seconds(15) {
-                            quiet = .zero
-                            try await writer.write(ByteBuffer(string: ": ping\n\n"))
-                        }
+                        try await writer.write(
+                            ByteBuffer(string: "id: \(current)\nevent: update\ndata: {\"seq\": \(current)}\n\n")
+                        )
+                    } else if quiet >= .seconds(15) {
+                        quiet = .zero
+                        try await writer.write(ByteBuffer(string: ": ping\n\n"))
                     }
+                    try await Task.sleep(for: interval)
+                    quiet += interval
                 }
             } catch {}
             try? await writer.finish(nil)

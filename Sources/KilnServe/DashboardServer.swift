@@ -1,5 +1,6 @@
 package import Foundation
 import Hummingbird
+import KilnHTTPServing
 package import KilnRun
 import Logging
 import NIOCore
@@ -62,7 +63,7 @@ package final class DashboardServer: Sendable {
         return folded
     }
 
-    /// Serves until cancelled.
+    /// Serves until SIGINT or SIGTERM, then stops gracefully (live streams end, pages in flight finish).
     /// - Parameters:
     ///   - host: the address to bind; anything but loopback needs a token.
     ///   - port: the port (0 for any free one).
@@ -82,33 +83,39 @@ package final class DashboardServer: Sendable {
                     "binding to \(host) exposes the runs beyond this machine: pass --token SECRET (then open /?token=SECRET)"
             )
         }
-        let application = Application(
-            responder: DashboardResponder(server: self),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "kiln-dashboard"),
-            onServerRunning: { channel in await onBound(channel.localAddress?.port ?? port) },
-            logger: Logger(label: "kiln.serve", factory: { _ in SwiftLogNoOpLogHandler() })
+        try await HTTPServing.serve(
+            DashboardResponder(server: self),
+            host: host,
+            port: port,
+            serverName: "kiln-dashboard",
+            logger: Self.logger,
+            onBound: onBound
         )
-        try await application.run()
     }
 
-    /// Runs the dashboard on loopback for the duration of `body`, which gets its base URL.
-    /// - Parameter body: the work.
+    /// Runs the dashboard on loopback for the duration of `body`, which gets its base URL; then
+    /// stops it gracefully.
+    /// - Parameters:
+    ///   - isolation: the caller's actor, inherited.
+    ///   - body: the work.
     /// - Returns: what `body` returns.
     /// - Throws: what `body` or the server throws.
-    package func withRunning<Result: Sendable>(_ body: @Sendable (URL) async throws -> Result) async throws -> Result {
-        try await withThrowingTaskGroup(of: Void.self, returning: Result.self) { group in
-            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-            group.addTask {
-                defer { continuation.finish() }
-                try await self.run(port: 0) { port in continuation.yield(port) }
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next(), let url = URL(string: "http://127.0.0.1:\(port)") else {
-                try await group.next()
-                throw StartError(description: "the dashboard stopped before it was listening")
-            }
-            defer { group.cancelAll() }
-            return try await body(url)
+    package func withRunning<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (URL) async throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await HTTPServing.withLoopback(
+                DashboardResponder(server: self),
+                serverName: "kiln-dashboard",
+                logger: Self.logger,
+                isolation: isolation,
+                body
+            )
+        } catch let error as HTTPServing.NotListening {
+            throw StartError(description: error.description)
         }
     }
+
+    private static let logger = Logger(label: "kiln.serve", factory: { _ in SwiftLogNoOpLogHandler() })
 }

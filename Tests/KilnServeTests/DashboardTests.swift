@@ -128,6 +128,77 @@ struct DashboardLiveTests {
         }
     }
 
+    @Test("a viewer that says what it has seen gets the events written since at once")
+    func catchUp() async throws {
+        try await withTemporaryDirectory { folder in
+            let (store, id) = try await DashboardTests.makeRun(in: folder)
+            try await DashboardServer(store: store, pollInterval: .milliseconds(100)).withRunning { base in
+                let url = base.appending(path: "api/runs/\(id)/stream").appending(queryItems: [
+                    .init(name: "after", value: "1")
+                ])
+                let response = try await HTTPClient.shared.execute(
+                    HTTPClientRequest(url: url.absoluteString),
+                    timeout: .seconds(30)
+                )
+                var text = ""
+                for try await chunk in response.body {
+                    text += String(buffer: chunk)
+                    if text.contains("event: update") { break }
+                }
+                let last = try Journal(url: store.journalURL(of: id), readOnly: true).lastSequence()
+                #expect(text.contains("id: \(last)\nevent: update"))
+            }
+        }
+    }
+
+    @Test(
+        "in a real headless browser, an open run page updates live while the run is being written",
+        .enabled(if: HeadlessBrowser.executable != nil, "needs chromium-headless-shell (installed by .ci/run)")
+    )
+    func browserLiveUpdate() async throws {
+        try await withTemporaryDirectory { folder in
+            let task = try Fixtures.task("matmul")
+            let store = RunStore(root: folder.appending(path: "runs"))
+            var options = RunOptions()
+            options.maxEvaluations = 4
+            options.minPairs = 2
+            options.maxPairs = 2
+            options.seed = 11
+            let orchestrator = RunOrchestrator(store: store, evaluator: Evaluator(cacheDirectory: Fixtures.sharedCache))
+            // The run's first part: one evaluation, then stopped (as by Ctrl-C).
+            let (evaluated, signal) = AsyncStream.makeStream(of: Void.self)
+            let first = Task {
+                try await orchestrator.start(task: task, taskPath: task.folder.path, options: options) { progress in
+                    if case .evaluated = progress { signal.yield() }
+                }
+            }
+            for await _ in evaluated {
+                first.cancel()
+                break
+            }
+            let (id, stopped) = try await first.value
+            #expect(stopped.outcome == nil)
+            let live = "document.getElementById('live') ? document.getElementById('live').innerText : null"
+            try await DashboardServer(store: store, pollInterval: .milliseconds(100)).withRunning { base in
+                let page = try BrowserPage(base.appending(path: "runs/\(id)"))
+                let before = try await page.waitFor(live) { $0.contains("Budgets used") }
+                let seenBefore = try #require(
+                    Int(try page.evaluate("document.getElementById('seq').textContent") as? String ?? "")
+                )
+                #expect(!before.contains("evaluations: 4 of 4"))
+                // The run goes on while the page stays open (what `kiln resume` does, in this process).
+                let (_, final) = try await orchestrator.resume(id)
+                #expect(final.finishedEvaluations == 4)
+                let after = try await page.waitFor(live, timeout: .seconds(60)) { $0.contains("evaluations: 4 of 4") }
+                #expect(after.range(of: #"\d+\.\d\dx"#, options: .regularExpression) != nil)
+                let seenAfter = try #require(
+                    Int(try page.evaluate("document.getElementById('seq').textContent") as? String ?? "")
+                )
+                #expect(seenAfter > seenBefore)
+            }
+        }
+    }
+
     @Test(
         "in a real headless browser the runs list renders and a run page shows the best speedup",
         .enabled(if: HeadlessBrowser.executable != nil, "needs chromium-headless-shell (installed by .ci/run)")
