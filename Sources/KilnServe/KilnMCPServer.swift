@@ -55,7 +55,12 @@ package actor KilnMCPServer {
             case "list_tasks":
                 return ToolOutcome(try taskFolders().map { "\($0.lastPathComponent)" }.joined(separator: "\n"))
             case "describe_task":
-                return ToolOutcome(try describe(try loadTask(arguments)))
+                let task = try loadTask(arguments)
+                var text = try describe(task)
+                if arguments["baseline"]?.bool ?? true {
+                    text += "\n" + Self.describe(try await orchestrator.evaluator.baselineFigures(for: task))
+                }
+                return ToolOutcome(text)
             case "evaluate", "tune":
                 let (task, path) = try loadTaskWithPath(arguments)
                 guard let source = arguments["source"]?.string, !source.isEmpty else {
@@ -133,6 +138,28 @@ package actor KilnMCPServer {
             """
     }
 
+    private static func describe(_ figures: BaselineFigures) -> String {
+        let formatter = ISO8601DateFormatter()
+        var lines = [
+            "baseline figures on this machine (\(figures.machine.cpuModel), measured peak \(String(format: "%.0f", figures.machine.peakGflopsAll)) GFLOP/s fp32 on \(figures.machine.threads) threads, triad \(String(format: "%.1f", figures.machine.bandwidthGbsAll)) GB/s), measured \(formatter.string(from: figures.measuredAt))\(figures.isCached ? " (cached)" : ""); speedups are ratios against these times:"
+        ]
+        for shape in figures.shapes {
+            lines.append(
+                "- \(shape.name): "
+                    + String(
+                        format:
+                            "%.3f ms per call, %.1f GFLOP/s (%.1f%% of peak), %.1f GB/s at minimum traffic; median of %d calls",
+                        shape.seconds * 1e3,
+                        shape.gflops,
+                        shape.fractionOfPeak * 100,
+                        shape.gbs,
+                        shape.calls
+                    )
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
+
     static func json(_ value: Value) -> JSONValue {
         switch value {
         case .null: .null
@@ -162,8 +189,17 @@ package actor KilnMCPServer {
             ),
             Tool(
                 name: "describe_task",
-                description: "A task's entry point, suite, tolerances and baseline.",
-                inputSchema: schema(["task": task], required: ["task"])
+                description:
+                    "A task's entry point, suite, tolerances, and its baseline's figures on this machine (time, GFLOP/s and fraction of peak per shape). The first call for a task measures the baseline through the harness (about a minute for extend-attention); later calls are answered from the cache.",
+                inputSchema: schema(
+                    [
+                        "task": task,
+                        "baseline": .object([
+                            "type": "boolean", "description": "include the baseline's measured figures (default true)",
+                        ]),
+                    ],
+                    required: ["task"]
+                )
             ),
             Tool(
                 name: "evaluate",

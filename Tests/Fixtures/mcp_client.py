@@ -4,6 +4,7 @@ usage: python3 mcp_client.py KILN TASKS RUNS CACHE GOOD_SOURCE WRONG_SOURCE HOST
 Prints one line per check and exits non-zero on the first failure.
 """
 import asyncio
+import re
 import sys
 
 from mcp import ClientSession, StdioServerParameters
@@ -32,8 +33,15 @@ async def main():
             assert expected <= names, f"tools: {sorted(names)}"
             print("check: tools listed")
             assert "matmul" in text(await session.call_tool("list_tasks", {}))
-            assert "entry point matmul" in text(await session.call_tool("describe_task", {"task": "matmul"}))
-            print("check: tasks listed and described")
+            described = text(await session.call_tool("describe_task", {"task": "matmul"}))
+            assert "entry point matmul" in described, described
+            figures = re.findall(r"^- (\S+): (\d+\.\d{3}) ms per call, (\d+\.\d) GFLOP/s", described, re.M)
+            assert figures and all(float(ms) > 0 for _, ms, _ in figures), described
+            again = text(await session.call_tool("describe_task", {"task": "matmul"}))
+            assert "(cached)" in again and figures == re.findall(
+                r"^- (\S+): (\d+\.\d{3}) ms per call, (\d+\.\d) GFLOP/s", again, re.M
+            ), again
+            print("check: tasks listed and described, with the baseline's measured figures")
 
             result = await session.call_tool("evaluate", {"task": "matmul", "source": open(good).read(), **shape})
             assert not failed(result) and "correct" in text(result), text(result)

@@ -72,3 +72,52 @@ struct BundledTaskTests {
         }
     }
 }
+
+/// The baseline's own figures, measured through the harness (what `describe_task` reports).
+@Suite(.timeLimit(.minutes(5)))
+struct BaselineFigureTests {
+    @Test("a task's baseline figures cover every suite shape, agree with its FLOP count, and are cached")
+    func figures() async throws {
+        let task = try Fixtures.task("matmul")
+        var options = EvaluationOptions()
+        options.minPairs = 2
+        options.maxPairs = 2
+        try await withTemporaryDirectory { folder in
+            let evaluator = Evaluator(cacheDirectory: try await Fixtures.freshCache(in: folder))
+            let first = try await evaluator.baselineFigures(for: task, options: options)
+            #expect(!first.isCached)
+            #expect(first.shapes.map(\.name) == task.suite.map(\.name))
+            for shape in first.shapes {
+                #expect(shape.seconds > 0)
+                #expect(abs(shape.gflops - shape.flops / shape.seconds / 1e9) < 1e-9 * max(shape.gflops, 1))
+                #expect(shape.fractionOfPeak > 0 && shape.fractionOfPeak < 1)
+                #expect(shape.calls >= 2)
+            }
+            let again = try await evaluator.baselineFigures(for: task, options: options)
+            #expect(again.isCached)
+            #expect(again.shapes == first.shapes)
+        }
+    }
+
+    @Test("a baseline that fails its own oracle is reported as a broken task")
+    func brokenBaseline() async throws {
+        try await withTemporaryDirectory { folder in
+            let copy = folder.appending(path: "matmul")
+            try FileManager.default.copyItem(at: Fixtures.taskFolder("matmul"), to: copy)
+            try FileManager.default.removeItem(at: copy.appending(path: "baseline.c"))
+            try FileManager.default.copyItem(
+                at: Fixtures.file("hostile/no_write.c"),
+                to: copy.appending(path: "baseline.c")
+            )
+            let task = try KernelTask.load(from: copy)
+            var options = EvaluationOptions()
+            options.minPairs = 2
+            options.maxPairs = 2
+            let error = await #expect(throws: HarnessError.self) {
+                try await Evaluator(cacheDirectory: Fixtures.sharedCache).baselineFigures(for: task, options: options)
+            }
+            #expect(error?.code == .taskBroken)
+            #expect(error?.message.contains("baseline disagrees with its oracle") == true, "\(error.map { "\($0)" } ?? "")")
+        }
+    }
+}
