@@ -117,7 +117,8 @@ struct BaselineFigureTests {
                 try await Evaluator(cacheDirectory: Fixtures.sharedCache).baselineFigures(for: task, options: options)
             }
             #expect(error?.code == .taskBroken)
-            #expect(error?.message.contains("baseline disagrees with its oracle") == true, "\(error.map { "\($0)" } ?? "")")
+            let message = error?.message ?? ""
+            #expect(message.contains("baseline disagrees with its oracle"), "\(message)")
         }
     }
 }
