@@ -31,7 +31,8 @@ enum DashboardPages {
         return RunReport.document(title: "Kiln runs", body: body)
     }
 
-    static func runPage(id: String, state: RunState, recent: [Journal.Entry], tokenQuery: String) -> String {
+    /// The part of a run's page that changes as the run goes: everything under `#live`.
+    static func liveFragment(id: String, state: RunState, recent: [Journal.Entry], tokenQuery: String) -> String {
         let report = RunReport(state: state, runID: id)
         var extra = ""
         let settings = state.settings
@@ -75,30 +76,33 @@ enum DashboardPages {
                 + "<td>\(escape(candidate.record.design))</td><td class=\"mono\">\(escape(candidate.record.configuration.label))</td><td>\(escape(result))</td></tr>"
         }
         extra += "</table>"
+        return report.fragment() + extra
+    }
+
+    /// A run's page. Its script follows the run's stream, which carries the new `#live` fragment
+    /// with each update (rendered once per journal event for every viewer), so an open page stays
+    /// current without fetching anything.
+    static func runPage(id: String, state: RunState, live: String, tokenQuery: String) -> String {
         let tokenParameter = tokenQuery.isEmpty ? "" : "&" + tokenQuery.dropFirst()
-        let streamURL = "/api/runs/\(escape(id))/stream?after=\(state.lastSequence)\(tokenParameter)"
+        let streamURL = "/api/runs/\(escape(id))/stream?after=\(state.lastSequence)&html=1\(tokenParameter)"
         let script = """
             <script>
             (function () {
               var last = \(state.lastSequence);
               var source = new EventSource("\(streamURL)");
               source.addEventListener("update", function (event) {
-                var seq = JSON.parse(event.data).seq;
-                if (seq <= last) { return; }
-                last = seq;
-                fetch(window.location.href, {cache: "no-store"}).then(function (r) { return r.text(); }).then(function (html) {
-                  var page = new DOMParser().parseFromString(html, "text/html");
-                  var fresh = page.getElementById("live");
-                  if (fresh) { document.getElementById("live").innerHTML = fresh.innerHTML; }
-                  document.getElementById("seq").textContent = String(seq);
-                });
+                var update = JSON.parse(event.data);
+                if (update.seq <= last) { return; }
+                last = update.seq;
+                if (typeof update.html === "string") { document.getElementById("live").innerHTML = update.html; }
+                document.getElementById("seq").textContent = String(update.seq);
               });
             })();
             </script>
             """
         let body =
             "<p class=\"sub\"><a href=\"/\(tokenQuery)\">all runs</a> · journal event <span id=\"seq\">\(state.lastSequence)</span> · updates live</p>"
-            + "<div id=\"live\">\(report.fragment())\(extra)</div>" + script
+            + "<div id=\"live\">\(live)</div>" + script
         return RunReport.document(title: "Kiln run \(id)", body: body)
     }
 

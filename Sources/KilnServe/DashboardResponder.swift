@@ -28,16 +28,15 @@ struct DashboardResponder: HTTPResponder {
             return Self.json(status: 405, ["error": "the dashboard is read-only"])
         }
         let parts = request.uri.path.split(separator: "/").map(String.init)
-        // Percent-encoded, so that the token is safe inside the pages' links.
-        let tokenQuery =
-            server.token.map { "?token=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } ?? ""
+        let tokenQuery = server.tokenQuery
         switch parts.first {
         case nil:
             return Self.html(DashboardPages.runsList(server.store.summaries(), tokenQuery: tokenQuery))
         case "runs" where parts.count == 2:
-            guard let (id, state) = load(parts[1]) else { return notFound(parts[1]) }
-            let recent = (try? server.journal(of: id)?.entries(after: max(state.lastSequence - 15, 0))) ?? []
-            return Self.html(DashboardPages.runPage(id: id, state: state, recent: recent, tokenQuery: tokenQuery))
+            guard let id = resolve(parts[1]), let live = server.live(of: id) else { return notFound(parts[1]) }
+            return Self.html(
+                DashboardPages.runPage(id: id, state: live.state, live: live.fragment, tokenQuery: tokenQuery)
+            )
         case "runs" where parts.count == 4 && parts[2] == "candidates":
             guard let (id, state) = load(parts[1]) else { return notFound(parts[1]) }
             guard let number = Int(parts[3]), let candidate = state.candidates[number] else {
@@ -84,13 +83,17 @@ struct DashboardResponder: HTTPResponder {
     /// Server-sent events: `update` with the journal's last sequence number whenever it grows.
     /// One cheap read of the journal per viewer per poll interval; heartbeats keep proxies open.
     ///
+    /// With `html=1` (the run page's script), each update also carries the new `#live` fragment,
+    /// rendered once for all viewers, so an open page never fetches anything.
+    ///
     /// The viewer says what it has seen — `?after=N` (the page embeds the sequence it was rendered
     /// at) or, when a browser reconnects, the `Last-Event-ID` of the last update — and gets an update
     /// at once if the journal has grown since; nothing written between a page's render and its
     /// stream's start is missed.
     private func stream(id: String, request: Request, current start: Int) -> Response {
-        let journal = server.journal(of: id)
         let interval = server.pollInterval
+        let server = self.server
+        let carriesHTML = request.uri.queryParameters.get("html") == "1"
         let seen =
             request.headers.first(where: { $0.name.canonicalName == "last-event-id" }).flatMap { Int($0.value) }
             ?? request.uri.queryParameters.get("after").flatMap { Int($0) } ?? start
@@ -102,13 +105,18 @@ struct DashboardResponder: HTTPResponder {
             do {
                 try await writer.write(ByteBuffer(string: "event: hello\ndata: {\"seq\": \(start)}\n\n"))
                 while !Task.isCancelled, !Task.isShuttingDownGracefully {
-                    let current = (try? journal?.lastSequence()) ?? last
+                    let current = server.lastSequence(of: id) ?? last
                     if current > last {
-                        last = current
                         quiet = .zero
-                        try await writer.write(
-                            ByteBuffer(string: "id: \(current)\nevent: update\ndata: {\"seq\": \(current)}\n\n")
-                        )
+                        if carriesHTML, let live = server.live(of: id) {
+                            last = live.state.lastSequence
+                            try await writer.write(live.event)
+                        } else {
+                            last = current
+                            try await writer.write(
+                                ByteBuffer(string: "id: \(current)\nevent: update\ndata: {\"seq\": \(current)}\n\n")
+                            )
+                        }
                     } else if quiet >= .seconds(15) {
                         quiet = .zero
                         try await writer.write(ByteBuffer(string: ": ping\n\n"))
@@ -126,10 +134,14 @@ struct DashboardResponder: HTTPResponder {
     }
 
     private func load(_ requested: String) -> (String, RunState)? {
-        guard let id = try? server.store.resolve(requested), id == requested, let state = server.state(of: id) else {
-            return nil
-        }
+        guard let id = resolve(requested), let state = server.state(of: id) else { return nil }
         return (id, state)
+    }
+
+    /// A run id from a URL: only an exact, existing id (never a prefix, never a path).
+    private func resolve(_ requested: String) -> String? {
+        guard let id = try? server.store.resolve(requested), id == requested else { return nil }
+        return id
     }
 
     private func notFound(_ id: String) -> Response {
@@ -137,11 +149,15 @@ struct DashboardResponder: HTTPResponder {
     }
 
     static func html(_ text: String) -> Response {
+        html(ByteBuffer(string: text))
+    }
+
+    static func html(_ page: ByteBuffer) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.contentSecurityPolicy] =
             "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: page))
     }
 
     static func json(status: Int, _ object: [String: String]) -> Response {

@@ -22,6 +22,74 @@ package final class DashboardServer: Sendable {
     private let states = Mutex<[String: RunState]>([:])
     /// One read-only journal connection per run, shared by every request and viewer.
     private let journals = Mutex<[String: Journal]>([:])
+    /// Each run's live fragment as last rendered, with the stream event that carries it.
+    private let renders = Mutex<[String: Rendered]>([:])
+    /// Whether renders are reused (off only to measure rendering).
+    private let reusesRenders: Bool
+
+    /// A run's live fragment rendered at one journal sequence.
+    struct Rendered {
+        /// The state it shows.
+        var state: RunState
+        /// When it was rendered.
+        var at: ContinuousClock.Instant
+        /// The `#live` fragment.
+        var fragment: String
+        /// The server-sent event carrying it: `id`, `event: update`, and `{"seq": N, "html": …}`.
+        var event: ByteBuffer
+    }
+
+    /// Each run's journal sequence as last read, and when.
+    private let sequences = Mutex<[String: (sequence: Int, at: ContinuousClock.Instant)]>([:])
+
+    /// A run's last journal sequence, read at most every 100 ms however many viewers ask.
+    /// - Parameter id: the run's id (already resolved).
+    /// - Returns: the sequence, or nil when the journal cannot be read.
+    func lastSequence(of id: String) -> Int? {
+        let now = ContinuousClock.now
+        if let known = sequences.withLock({ $0[id] }), now - known.at < .milliseconds(100) { return known.sequence }
+        guard let sequence = try? journal(of: id)?.lastSequence() else { return nil }
+        sequences.withLock { $0[id] = (sequence, now) }
+        return sequence
+    }
+
+    /// `?token=…` for the pages' links (percent-encoded), or nothing.
+    var tokenQuery: String {
+        token.map { "?token=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } ?? ""
+    }
+
+    /// A run's live fragment. Every viewer of a run gets the same one: it is rendered again only when
+    /// the journal has grown, or a second has passed (so that a quiet run's elapsed time still moves).
+    /// - Parameter id: the run's id (already resolved).
+    /// - Returns: the render, or nil when the journal cannot be read.
+    func live(of id: String) -> Rendered? {
+        // The viewers of one update all ask at once: the first renders (under the lock), the rest
+        // get its render without reading the journal.
+        renders.withLock { renders in
+            let now = ContinuousClock.now
+            if reusesRenders, let cached = renders[id], cached.state.lastSequence == lastSequence(of: id),
+                now - cached.at < .seconds(1)
+            {
+                return cached
+            }
+            guard let state = state(of: id) else { return nil }
+            let recent = (try? journal(of: id)?.entries(after: max(state.lastSequence - 15, 0))) ?? []
+            let fragment = DashboardPages.liveFragment(id: id, state: state, recent: recent, tokenQuery: tokenQuery)
+            let payload =
+                (try? JSONEncoder().encode(LiveUpdate(seq: state.lastSequence, html: fragment))) ?? Data("{}".utf8)
+            var event = ByteBuffer(string: "id: \(state.lastSequence)\nevent: update\ndata: ")
+            event.writeBytes(payload)
+            event.writeString("\n\n")
+            let rendered = Rendered(state: state, at: now, fragment: fragment, event: event)
+            if reusesRenders { renders[id] = rendered }
+            return rendered
+        }
+    }
+
+    private struct LiveUpdate: Encodable {
+        var seq: Int
+        var html: String
+    }
 
     /// The run's journal, opened once.
     /// - Parameter id: the run's id (already resolved).
@@ -43,10 +111,17 @@ package final class DashboardServer: Sendable {
     ///   - store: the runs folder.
     ///   - token: the token every request must carry (required when binding beyond loopback).
     ///   - pollInterval: how often live views check their journal.
-    package init(store: RunStore, token: String? = nil, pollInterval: Duration = .milliseconds(500)) {
+    ///   - reusesRenders: whether viewers share a run's render (off only to measure rendering).
+    package init(
+        store: RunStore,
+        token: String? = nil,
+        pollInterval: Duration = .seconds(2),
+        reusesRenders: Bool = true
+    ) {
         self.store = store
         self.token = token
         self.pollInterval = pollInterval
+        self.reusesRenders = reusesRenders
     }
 
     /// A run's current state: the cached fold advanced by the events written since it was made.

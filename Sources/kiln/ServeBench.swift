@@ -7,6 +7,7 @@ import KilnServe
 import KilnTask
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// `kiln bench serve`: the dashboard on a large journal, and its cost to a run being watched.
 struct ServeBench: AsyncParsableCommand {
@@ -23,6 +24,9 @@ struct ServeBench: AsyncParsableCommand {
 
     @Option(name: .long, help: "Live viewers connected during the watched run.")
     var viewers = 50
+
+    @Option(name: .long, help: "Interleaved pairs of watched and unwatched runs.")
+    var pairs = 5
 
     @Option(
         name: .long,
@@ -77,109 +81,43 @@ struct ServeBench: AsyncParsableCommand {
         }
         Terminal.out("synthetic run \(id): \(written) events, \(number) evaluations (built from run \(seedID))")
 
-        let server = DashboardServer(store: runs.store)
         let requests = self.requests
-        let latencies = try await server.withRunning { base in
-            var times: [Double] = []
-            let url = base.appending(path: "runs/\(id)").absoluteString
-            for _ in 0..<requests {
-                let clock = ContinuousClock()
-                let start = clock.now
-                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
-                _ = try await response.body.collect(upTo: 64 << 20)
-                let elapsed = clock.now - start
-                times.append(Double(elapsed.components.attoseconds) * 1e-18 + Double(elapsed.components.seconds))
+        /// Times `requests` fetches of the synthetic run's page, sorted, seconds.
+        func pageLatencies(_ server: DashboardServer) async throws -> [Double] {
+            try await server.withRunning { base in
+                var times: [Double] = []
+                let url = base.appending(path: "runs/\(id)").absoluteString
+                for _ in 0..<requests {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    let response = try await HTTPClient.shared.execute(
+                        HTTPClientRequest(url: url),
+                        timeout: .seconds(30)
+                    )
+                    _ = try await response.body.collect(upTo: 64 << 20)
+                    times.append(Self.seconds(clock.now - start))
+                }
+                return times.sorted()
             }
-            return times.sorted()
         }
-        Terminal.out(
-            String(
-                format: "run page of %d events: median %.1f ms, p90 %.1f ms, first (cold) %.1f ms over %d requests",
-                written,
-                latencies[latencies.count / 2] * 1000,
-                latencies[latencies.count * 9 / 10] * 1000,
-                (latencies.max() ?? 0) * 1000,
-                latencies.count
+        // Every request renders (what a journal growing between requests costs), then renders reused
+        // (what the viewers of one journal event share).
+        for (label, reuse) in [("rendered each time", false), ("render reused", true)] {
+            let latencies = try await pageLatencies(DashboardServer(store: runs.store, reusesRenders: reuse))
+            Terminal.out(
+                "run page of \(written) events, \(label): "
+                    + String(
+                        format: "median %.1f ms, p90 %.1f ms, slowest %.1f ms over %d requests",
+                        latencies[latencies.count / 2] * 1000,
+                        latencies[latencies.count * 9 / 10] * 1000,
+                        (latencies.max() ?? 0) * 1000,
+                        latencies.count
+                    )
             )
-        )
+        }
+        let server = DashboardServer(store: runs.store)
 
-        // The same run with and without live viewers.
-        var watched = RunOptions()
-        watched.maxEvaluations = 12
-        watched.minPairs = 3
-        watched.maxPairs = 3
-        watched.seed = 3
-        watched.strategy = "random"
-        let cacheRoot = cache.cacheURL
-        let store = runs.store
-        let watchedTask = task
-        let watchedOptions = watched
-        // Each timed run measures from scratch: its own cache (sharing the machine profile only).
-        let timedRun: @Sendable () async throws -> Double = {
-            let fresh = cacheRoot.appending(path: "bench-serve-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: fresh, withIntermediateDirectories: true)
-            try? FileManager.default.copyItem(
-                at: cacheRoot.appending(path: "probe.json"),
-                to: fresh.appending(path: "probe.json")
-            )
-            defer { try? FileManager.default.removeItem(at: fresh) }
-            let orchestrator = RunOrchestrator(store: store, evaluator: Evaluator(cacheDirectory: fresh))
-            let clock = ContinuousClock()
-            let start = clock.now
-            _ = try await orchestrator.start(
-                task: watchedTask,
-                taskPath: watchedTask.folder.path,
-                options: watchedOptions
-            )
-            let elapsed = clock.now - start
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        }
-        let alone = try await timedRun()
-        let viewers = self.viewers
-        // One connection per viewer (the shared client would queue all but eight).
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = viewers + 4
-        let viewerClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        let withViewers = try await server.withRunning { base in
-            try await withThrowingTaskGroup(of: Double?.self) { group in
-                group.addTask { try await timedRun() }
-                // Viewers follow the newest run: wait for it to appear, then open its stream.
-                try await Task.sleep(for: .milliseconds(300))
-                let newest = store.allIDs().last ?? id
-                for _ in 0..<viewers {
-                    group.addTask {
-                        // A viewer reads its stream until the run is over and it is cancelled.
-                        let request = HTTPClientRequest(
-                            url: base.appending(path: "api/runs/\(newest)/stream").absoluteString
-                        )
-                        do {
-                            let response = try await viewerClient.execute(request, timeout: .seconds(600))
-                            for try await _ in response.body {}
-                        } catch {}
-                        return nil
-                    }
-                }
-                var result = 0.0
-                while let value = try await group.next() {
-                    if let value {
-                        result = value
-                        group.cancelAll()
-                    }
-                }
-                // Close every viewer connection before the dashboard stops.
-                try await viewerClient.shutdown()
-                return result
-            }
-        }
-        Terminal.out(
-            String(
-                format: "a 12-evaluation run: %.1f s alone, %.1f s with %d live viewers (%+.1f%%)",
-                alone,
-                withViewers,
-                viewers,
-                (withViewers / alone - 1) * 100
-            )
-        )
+        try await measureViewers(task: task)
         if keepPort > 0 {
             Terminal.out("serving on http://127.0.0.1:\(keepPort)/runs/\(id) until Ctrl-C")
             try await server.run(port: keepPort)

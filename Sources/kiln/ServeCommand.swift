@@ -19,10 +19,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A token every request must carry (required beyond loopback).")
     var token: String?
 
+    @Option(name: .long, help: "Seconds between a live page's checks for new journal events (default 2).")
+    var refresh = 2.0
+
     @OptionGroup var runs: RunsFolderOptions
 
+    func validate() throws {
+        guard refresh >= 0.1, refresh <= 60 else {
+            throw ValidationError("--refresh must be between 0.1 and 60 seconds")
+        }
+    }
+
     func run() async throws {
-        let server = DashboardServer(store: runs.store, token: token)
+        let server = DashboardServer(store: runs.store, token: token, pollInterval: .milliseconds(Int(refresh * 1000)))
         let host = self.host
         let token = self.token
         do {
