@@ -81,7 +81,8 @@ struct DashboardResponder: HTTPResponder {
     }
 
     /// Server-sent events: `update` with the journal's last sequence number whenever it grows.
-    /// One cheap read of the journal per viewer per poll interval; heartbeats keep proxies open.
+    /// Viewers check on a shared tick (the poll interval), so that all the viewers of a run share
+    /// one cheap read of its journal per tick; heartbeats keep proxies open.
     ///
     /// With `html=1` (the run page's script), each update also carries the new `#live` fragment,
     /// rendered once for all viewers, so an open page never fetches anything.
@@ -121,7 +122,9 @@ struct DashboardResponder: HTTPResponder {
                         quiet = .zero
                         try await writer.write(ByteBuffer(string: ": ping\n\n"))
                     }
-                    try await Task.sleep(for: interval)
+                    // Every viewer wakes on the same tick, so the viewers of a run share one read of
+                    // its journal and one render per tick, however many there are.
+                    try await Task.sleep(until: server.nextTick(), clock: .continuous)
                     quiet += interval
                 }
             } catch {}

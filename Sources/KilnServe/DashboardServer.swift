@@ -24,6 +24,9 @@ package final class DashboardServer: Sendable {
     private let journals = Mutex<[String: Journal]>([:])
     /// Each run's live fragment as last rendered, with the stream event that carries it.
     private let renders = Mutex<[String: Rendered]>([:])
+    /// How many times a run's live fragment has been rendered, for all runs and viewers.
+    package var renderCount: Int { rendered.load(ordering: .relaxed) }
+    private let rendered = Atomic<Int>(0)
     /// Whether renders are reused (off only to measure rendering).
     private let reusesRenders: Bool
 
@@ -53,6 +56,16 @@ package final class DashboardServer: Sendable {
         return sequence
     }
 
+    /// When the server was made: live views' ticks are multiples of the poll interval after it.
+    private let epoch = ContinuousClock.now
+
+    /// The next tick of the live views: the first multiple of the poll interval after now, counted
+    /// from the server's start, so that every viewer of a run wakes at the same moment.
+    func nextTick() -> ContinuousClock.Instant {
+        let ticks = Int(((ContinuousClock.now - epoch) / pollInterval).rounded(.down)) + 1
+        return epoch + pollInterval * ticks
+    }
+
     /// `?token=…` for the pages' links (percent-encoded), or nothing.
     var tokenQuery: String {
         token.map { "?token=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } ?? ""
@@ -67,7 +80,7 @@ package final class DashboardServer: Sendable {
         // get its render without reading the journal.
         renders.withLock { renders in
             let now = ContinuousClock.now
-            if reusesRenders, let cached = renders[id], cached.state.lastSequence == lastSequence(of: id),
+            if reusesRenders, let cached = renders[id], cached.state.lastSequence >= lastSequence(of: id) ?? .max,
                 now - cached.at < .seconds(1)
             {
                 return cached
@@ -82,6 +95,7 @@ package final class DashboardServer: Sendable {
             event.writeString("\n\n")
             let rendered = Rendered(state: state, at: now, fragment: fragment, event: event)
             if reusesRenders { renders[id] = rendered }
+            self.rendered.add(1, ordering: .relaxed)
             return rendered
         }
     }

@@ -7,7 +7,8 @@ import SystemPackage
 
 /// The second half of `kiln bench serve`: does watching a run slow it? Measured the way a user
 /// works: `kiln run` in one process, `kiln serve` in another, and `viewers` clients that do what the
-/// run page's script does (follow the run's stream with `html=1`), each its own process (curl).
+/// run page's script does (follow the run's stream with `html=1`), each on its own connection, from
+/// one curl process.
 extension ServeBench {
     func measureViewers(task: KernelTask) async throws {
         guard let curl = Self.executable(named: "curl") else {
@@ -48,28 +49,38 @@ extension ServeBench {
                     }
                     return Self.seconds(clock.now - start)
                 }
-                var clients: [Process] = []
                 if watchers > 0 {
                     var id: String?
+                    let deadline = clock.now + .seconds(120)
                     while id == nil {
+                        guard clock.now < deadline else {
+                            throw ValidationError("the benchmark's run did not create its folder within 120 s")
+                        }
                         try await Task.sleep(for: .milliseconds(20))
                         id = runs.store.allIDs().first { !before.contains($0) }
                     }
-                    for _ in 0..<watchers {
-                        let client = Process()
-                        client.executableURL = URL(filePath: curl)
-                        client.arguments = [
-                            "-sN", "-o", "/dev/null", "http://127.0.0.1:\(port)/api/runs/\(id ?? "")/stream?html=1",
-                        ]
-                        try client.run()
-                        clients.append(client)
+                    let url = "http://127.0.0.1:\(port)/api/runs/\(id ?? "")/stream?html=1"
+                    // The viewers: one curl holding a connection per viewer (so that starting
+                    // fifty processes does not weigh on the run), following the stream until the
+                    // run is over and its task is cancelled, which kills it.
+                    let transfers = (0..<watchers).flatMap { _ in ["-o", "/dev/null", url] }
+                    group.addTask {
+                        _ = try? await Subprocess.run(
+                            .path(FilePath(curl)),
+                            arguments: Arguments(
+                                ["-sN", "--parallel", "--parallel-immediate", "--parallel-max", "\(watchers)"]
+                                    + transfers
+                            ),
+                            output: .discarded,
+                            error: .discarded
+                        )
+                        return nil
                     }
                 }
-                let wall = try await group.next() ?? nil
-                for client in clients {
-                    client.terminate()
-                    client.waitUntilExit()
-                }
+                var wall: Double?
+                while wall == nil, let next = try await group.next() { wall = next }
+                group.cancelAll()
+                for try await _ in group {}
                 return wall ?? 0
             }
         }

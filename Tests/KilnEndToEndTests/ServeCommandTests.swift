@@ -53,4 +53,21 @@ struct ServeCommandTests {
             #expect(result.closureResult.stopped < .seconds(5))
         }
     }
+
+    @Test(
+        "kiln serve refuses a non-loopback address without a token, and a refresh interval out of range",
+        arguments: [
+            (["--host", "0.0.0.0"], "token"),
+            (["--refresh", "0"], "--refresh must be between 0.1 and 60 seconds"),
+            (["--refresh", "soon"], "--refresh"),
+        ]
+    )
+    func refusesBadArguments(arguments: [String], message: String) async throws {
+        try await withTemporaryDirectory { folder in
+            let result = try await runKiln(["serve", "--port", "0", "--runs", folder.path] + arguments)
+            #expect(result.exitCode != 0)
+            #expect(result.stderr.contains(message), "\(result.stderr)")
+            #expect(!result.stderr.contains("Fatal error"))
+        }
+    }
 }

@@ -151,6 +151,65 @@ struct DashboardLiveTests {
         }
     }
 
+    @Test("the viewers of a run share one render per journal event, and each update carries the page's live part")
+    func sharedRender() async throws {
+        try await withTemporaryDirectory { folder in
+            let (store, id) = try await DashboardTests.makeRun(in: folder)
+            let server = DashboardServer(store: store, pollInterval: .milliseconds(200))
+            try await server.withRunning { base in
+                let viewers = 6
+                let url = base.appending(path: "api/runs/\(id)/stream").appending(queryItems: [
+                    .init(name: "html", value: "1")
+                ])
+                let (greeted, greet) = AsyncStream.makeStream(of: Void.self)
+                let updates = try await withThrowingTaskGroup(of: String.self) { group in
+                    for _ in 0..<viewers {
+                        group.addTask {
+                            let response = try await HTTPClient.shared.execute(
+                                HTTPClientRequest(url: url.absoluteString),
+                                timeout: .seconds(30)
+                            )
+                            var text = ""
+                            for try await chunk in response.body {
+                                text += String(buffer: chunk)
+                                if text.contains("event: hello"), !text.contains("greeted") {
+                                    text += "greeted"
+                                    greet.yield()
+                                }
+                                if let update = text.firstRange(of: "event: update\ndata: "),
+                                    text[update.upperBound...].contains("\n\n")
+                                {
+                                    return String(text[update.upperBound...].prefix { $0 != "\n" })
+                                }
+                            }
+                            return ""
+                        }
+                    }
+                    var hellos = 0
+                    for await _ in greeted {
+                        hellos += 1
+                        if hellos == viewers { break }
+                    }
+                    let before = server.renderCount
+                    try Journal(url: store.journalURL(of: id)).append(.interrupted)
+                    var updates: [String] = []
+                    for try await update in group { updates.append(update) }
+                    #expect(server.renderCount - before == 1)
+                    return updates
+                }
+                let last = try Journal(url: store.journalURL(of: id), readOnly: true).lastSequence()
+                #expect(updates.count == viewers)
+                for update in updates {
+                    let object = try #require(
+                        try JSONSerialization.jsonObject(with: Data(update.utf8)) as? [String: Any]
+                    )
+                    #expect(object["seq"] as? Int == last)
+                    #expect((object["html"] as? String)?.contains("interrupted") == true)
+                }
+            }
+        }
+    }
+
     @Test(
         "in a real headless browser, an open run page updates live while the run is being written",
         .enabled(if: HeadlessBrowser.executable != nil, "needs chromium-headless-shell (installed by .ci/run)")
