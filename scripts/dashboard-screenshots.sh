@@ -45,5 +45,5 @@ shoot() {
     echo "$out/$1  <-  $3"
 }
 shoot runs.png 1280,700 "$base/"
-shoot run.png 1280,2600 "$base/runs/$id"
+shoot run.png 1280,3400 "$base/runs/$id"
 shoot candidate.png 1280,1400 "$base/runs/$id/candidates/$best"

@@ -183,7 +183,7 @@ package struct RunReport: Sendable {
             if let heldout = best.heldout {
                 body +=
                     "<p>\(heldout.correct ? "passed" : "<b class=\"bad\">failed</b>: \(esc(heldout.failure ?? ""))")\(heldout.geomeanSpeedup.map { " · geometric-mean speedup \(fixed($0))x" } ?? "")</p>"
-                body += "<table><tr><th>shape</th><th>parameters</th><th>correct</th><th>speedup</th></tr>"
+                body += "<table><tr><th>shape</th><th class=\"l\">parameters</th><th>correct</th><th>speedup</th></tr>"
                 for shape in heldout.shapes {
                     body +=
                         "<tr><td>\(esc(shape.name))</td><td class=\"mono\">\(esc(shape.parameters))</td><td>\(shape.correct == true ? "yes" : shape.correct == false ? "<b class=\"bad\">no</b>" : "-")</td><td>\(shape.speedup.map { fixed($0) + "x" } ?? "-")</td></tr>"
@@ -194,7 +194,7 @@ package struct RunReport: Sendable {
             }
         }
         body +=
-            "<h2>Leaderboard</h2><table><tr><th>rank</th><th>candidate</th><th>design</th><th>configuration</th><th>speedup</th></tr>"
+            "<h2>Leaderboard</h2><table><tr><th>rank</th><th>candidate</th><th>design</th><th class=\"l\">configuration</th><th>speedup</th></tr>"
         for (rank, candidate) in state.leaderboard.prefix(10).enumerated() {
             body +=
                 "<tr><td>\(rank + 1)</td><td>#\(candidate.record.id)</td><td>\(esc(candidate.record.design))</td><td class=\"mono\">\(esc(candidate.record.configuration.label))</td><td>\(fixed(candidate.result?.geomeanSpeedup ?? 0))x</td></tr>"
@@ -229,7 +229,7 @@ package struct RunReport: Sendable {
             .card{border:1px solid #e5e7eb;border-radius:8px;padding:10px 14px;min-width:150px}
             .card .k{color:#6b7280;font-size:12px;text-transform:uppercase;letter-spacing:.04em}.card .v{font-size:20px;font-weight:600}
             table{border-collapse:collapse;width:100%;margin:8px 0}th,td{padding:4px 8px;border-bottom:1px solid #f0f0f0;text-align:right}
-            th:first-child,td:first-child{text-align:left} .mono{font-family:ui-monospace,monospace;font-size:13px;text-align:left}
+            th:first-child,td:first-child,th.l{text-align:left} .mono{font-family:ui-monospace,monospace;font-size:13px;text-align:left}
             .chart{width:100%;height:auto;font-size:11px;fill:#374151} .chart .grid{stroke:#eef0f3} .chart .axis{stroke:#9ca3af}
             .chart .bar{fill:#ea580c} .chart .label{font-size:12px;fill:#4b5563} .note{color:#6b7280;font-size:13px}
             .bad{color:#b91c1c} .empty{color:#9ca3af}

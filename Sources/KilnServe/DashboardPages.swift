@@ -50,11 +50,12 @@ enum DashboardPages {
             extra += "<li>compactions: \(state.agent.compactions)</li>"
         }
         extra += "</ul>"
-        extra += "<h2>Latest journal events</h2><table><tr><th>#</th><th>time</th><th>event</th></tr>"
+        extra +=
+            "<h2>Latest journal events</h2><table><tr><th>#</th><th class=\"l\">time</th><th class=\"l\">event</th><th class=\"l\">detail</th></tr>"
         let formatter = ISO8601DateFormatter()
         for entry in recent.reversed() {
             extra +=
-                "<tr><td>\(entry.sequence)</td><td class=\"mono\">\(formatter.string(from: entry.date))</td><td class=\"mono\">\(escape(entry.event.kind))</td></tr>"
+                "<tr><td>\(entry.sequence)</td><td class=\"mono\">\(formatter.string(from: entry.date))</td><td class=\"mono\">\(escape(entry.event.kind))</td><td class=\"mono\">\(escape(detail(of: entry.event)))</td></tr>"
         }
         extra += "</table>"
         if !state.tracks.isEmpty {
@@ -65,7 +66,8 @@ enum DashboardPages {
             }
             extra += "</ul>"
         }
-        extra += "<h2>Candidates</h2><table><tr><th>#</th><th>design</th><th>configuration</th><th>result</th></tr>"
+        extra +=
+            "<h2>Candidates</h2><table><tr><th>#</th><th>design</th><th class=\"l\">configuration</th><th>result</th></tr>"
         for candidate in state.order.suffix(40).reversed().compactMap({ state.candidates[$0] }) {
             let result =
                 candidate.result.map { result in
@@ -117,11 +119,62 @@ enum DashboardPages {
             body +=
                 "<p>\(result.correct ? String(format: "correct · %.2fx", result.geomeanSpeedup ?? 0) : "\(escape(result.verdict.rawValue)): \(escape(result.failure ?? ""))")</p>"
         }
+        if let parent {
+            let changes = configurationChanges(from: parent.record.configuration, to: candidate.record.configuration)
+            if !changes.isEmpty {
+                body +=
+                    "<h2>Configuration against its parent #\(parent.record.id)</h2><p class=\"mono\">\(escape(changes.joined(separator: " · ")))</p>"
+            }
+        }
         if let parent, let parentSource = state.settings?.sourceText(of: parent.record) {
             body +=
                 "<h2>Diff against its parent #\(parent.record.id)</h2><pre class=\"diff\">\(escape(LineDiff.unified(old: parentSource, new: source)))</pre>"
         }
         body += "<h2>Source</h2><pre>\(escape(source))</pre>"
         return RunReport.document(title: "Candidate #\(candidate.record.id)", body: body)
+    }
+
+    /// What a candidate's configuration changed from its parent's: `BM 32 → 64`, `flags#0 → flags#1`,
+    /// a macro set or unset.
+    static func configurationChanges(from old: TunableConfiguration, to new: TunableConfiguration) -> [String] {
+        var changes = Set(old.values.keys).union(new.values.keys).sorted().compactMap { name -> String? in
+            let before = old.values[name]
+            let after = new.values[name]
+            guard before != after else { return nil }
+            return "\(name) \(before ?? "(unset)") → \(after ?? "(unset)")"
+        }
+        if old.flagSet != new.flagSet { changes.append("flags#\(old.flagSet) → flags#\(new.flagSet)") }
+        return changes
+    }
+
+    /// One line on what a journal event says, for the run page's latest events (at most 120 characters).
+    static func detail(of event: RunEvent) -> String {
+        let text: String
+        switch event {
+        case .started(let settings): text = "task \(settings.taskName)"
+        case .resumed(let pid): text = "by process \(pid)"
+        case .candidateCreated(let record): text = "#\(record.id) \(record.design) \(record.configuration.label)"
+        case .evaluationStarted(let candidate): text = "#\(candidate)"
+        case .evaluationFinished(let candidate, let result):
+            text =
+                "#\(candidate) "
+                + (result.correct ? String(format: "%.2fx", result.geomeanSpeedup ?? 0) : result.verdict.rawValue)
+        case .bestImproved(let candidate, let speedup): text = String(format: "#%d %.2fx", candidate, speedup)
+        case .budgetExhausted(let budget): text = budget
+        case .heldoutChecked(let candidate, let result):
+            text = "#\(candidate) " + (result.correct ? "passed" : result.verdict.rawValue)
+        case .finished(let outcome): text = outcome.reason + (outcome.winner.map { ", winner #\($0)" } ?? "")
+        case .interrupted: text = ""
+        case .agent(.message(let message)): text = message.text
+        case .agent(.request(let messages, let tokens)): text = "\(messages) messages, ~\(tokens) tokens"
+        case .agent(.response(_, let finishReason, _)): text = finishReason
+        case .agent(.retry(let why)): text = why
+        case .agent(.compacted(_, _, let removed)): text = "\(removed) messages summarised"
+        case .agent(.budgetExhausted(let budget)): text = budget
+        case .agent(.finished(let why)): text = why
+        case .trackStarted(let name, _), .trackSwitched(let name): text = name
+        }
+        let line = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return line.count > 120 ? String(line.prefix(119)) + "…" : line
     }
 }

@@ -26,7 +26,7 @@ enum LineDiff {
                 i += 1
             }
         }
-        if lines.allSatisfy({ $0.hasPrefix("  ") }) { return "(identical to its parent)" }
+        if lines.allSatisfy({ $0.hasPrefix("  ") }) { return "(the same source as its parent)" }
         return lines.prefix(limit).joined(separator: "\n")
     }
 }

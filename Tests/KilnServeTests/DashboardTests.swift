@@ -45,6 +45,13 @@ struct DashboardTests {
                 #expect(page.body.contains("Best speedup over evaluations"))
                 #expect(page.body.contains("EventSource"))
                 #expect(page.body.contains("Latest journal events"))
+                #expect(
+                    page.body.range(
+                        of: #"evaluation_finished</td><td class="mono">#2 \d+\.\d\dx"#,
+                        options: .regularExpression
+                    )
+                        != nil
+                )
                 #expect(page.body.contains("Budgets used"))
                 let api = try await Self.get(base.appending(path: "api/runs"))
                 let runs = try #require(try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [[String: Any]])
@@ -63,6 +70,10 @@ struct DashboardTests {
                 #expect(events.body.contains("\"sequence\" : 3"))
                 let candidate = try await Self.get(base.appending(path: "runs/\(id)/candidates/1"))
                 #expect(candidate.body.contains("kiln:tunable"))
+                // The tuner's second candidate: the first's source in another configuration.
+                let second = try await Self.get(base.appending(path: "runs/\(id)/candidates/2"))
+                #expect(second.body.contains("Configuration against its parent #1"))
+                #expect(second.body.contains(" → "))
             }
         }
     }
