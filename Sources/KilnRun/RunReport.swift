@@ -6,9 +6,9 @@ import KilnTask
 /// Markdown summary, both built from the journal's state alone.
 package struct RunReport: Sendable {
     /// The run's state.
-    package var state: RunState
+    package let state: RunState
     /// The run's id.
-    package var runID: String
+    package let runID: String
 
     /// Creates a report.
     /// - Parameters:
@@ -17,6 +17,7 @@ package struct RunReport: Sendable {
     package init(state: RunState, runID: String) {
         self.state = state
         self.runID = runID
+        evaluated = state.order.compactMap { state.candidates[$0] }.filter { $0.result != nil }
     }
 
     private var settings: RunSettings? { state.settings }
@@ -25,9 +26,8 @@ package struct RunReport: Sendable {
         winner ?? state.best.flatMap { state.candidates[$0] }
     }
 
-    private var evaluated: [RunState.Candidate] {
-        state.order.compactMap { state.candidates[$0] }.filter { $0.result != nil }
-    }
+    /// The evaluated candidates in order (collected once: every part of the report reads them).
+    private let evaluated: [RunState.Candidate]
 
     private var status: String {
         if let outcome = state.outcome {

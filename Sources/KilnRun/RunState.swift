@@ -126,9 +126,14 @@ package struct RunState: Sendable {
 
     /// Correct candidates, best first.
     package var leaderboard: [Candidate] {
-        order.compactMap { candidates[$0] }
-            .filter { $0.result?.correct == true && $0.record.shapes == nil }
-            .sorted { ($0.result?.geomeanSpeedup ?? 0) > ($1.result?.geomeanSpeedup ?? 0) }
+        // Ranked by (speedup, id) pairs, so that a long run's candidates are not copied to sort them.
+        let ranked = order.compactMap { id -> (id: Int, speedup: Double)? in
+            guard let candidate = candidates[id], let result = candidate.result, result.correct,
+                candidate.record.shapes == nil
+            else { return nil }
+            return (id, result.geomeanSpeedup ?? 0)
+        }
+        return ranked.sorted { $0.speedup > $1.speedup }.compactMap { candidates[$0.id] }
     }
 }
 

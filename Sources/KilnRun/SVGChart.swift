@@ -1,7 +1,7 @@
 import Foundation
 
 /// Small self-contained SVG charts for reports: no scripts, no network.
-enum SVGChart {
+package enum SVGChart {
     struct Series {
         var points: [(x: Double, y: Double)]
         var color: String
@@ -108,7 +108,13 @@ enum SVGChart {
         value >= 100 || value == value.rounded() ? String(Int(value.rounded())) : String(format: "%.2g", value)
     }
 
-    static func f(_ value: Double) -> String { String(format: "%.1f", value) }
+    /// A coordinate with one decimal (`12.3`, `-0.5`), without `String(format:)`: a chart of a
+    /// long run formats thousands of them per render.
+    package static func f(_ value: Double) -> String {
+        guard value.isFinite else { return "0.0" }
+        let tenths = Int((abs(value) * 10).rounded())
+        return (value < 0 && tenths > 0 ? "-" : "") + String(tenths / 10) + "." + String(tenths % 10)
+    }
 
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")

@@ -25,17 +25,26 @@ struct ServeBench: AsyncParsableCommand {
     @Option(name: .long, help: "Live viewers connected during the watched run.")
     var viewers = 50
 
-    @Option(name: .long, help: "Interleaved pairs of watched and unwatched runs.")
+    @Option(name: .long, help: "Interleaved pairs of watched and unwatched runs (0 skips this half).")
     var pairs = 5
 
     @Option(
         name: .long,
-        help: "Keep serving the synthetic run on this port afterwards (for wrk or a browser); 0 to stop."
+        help:
+            "Keep serving the synthetic run on this port afterwards, rendering every request (for wrk or a browser); 0 to stop."
     )
     var keepPort = 0
 
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
+
+    func validate() throws {
+        guard events >= 100 else { throw ValidationError("--events must be at least 100") }
+        guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
+        guard viewers >= 1, viewers <= 1000 else { throw ValidationError("--viewers must be between 1 and 1000") }
+        guard pairs >= 0 else { throw ValidationError("--pairs must be 0 or more") }
+        guard (0...65535).contains(keepPort) else { throw ValidationError("--keep-port must be a port number") }
+    }
 
     func run() async throws {
         let task = try KernelTask.load(
@@ -115,12 +124,11 @@ struct ServeBench: AsyncParsableCommand {
                     )
             )
         }
-        let server = DashboardServer(store: runs.store)
-
-        try await measureViewers(task: task)
+        if pairs > 0 { try await measureViewers(task: task) }
         if keepPort > 0 {
-            Terminal.out("serving on http://127.0.0.1:\(keepPort)/runs/\(id) until Ctrl-C")
-            try await server.run(port: keepPort)
+            // Rendering every request: what a load tool measures is the worst case, not the reuse.
+            Terminal.out("serving on http://127.0.0.1:\(keepPort)/runs/\(id) (rendering every request) until Ctrl-C")
+            try await DashboardServer(store: runs.store, reusesRenders: false).run(port: keepPort)
         }
     }
 }

@@ -33,4 +33,18 @@ struct ReportTests {
             #expect(size > 20_000)
         }
     }
+
+    @Test(
+        "chart coordinates are written with one decimal, as printf's %.1f would",
+        arguments: [0.0, 12.34, 12.35, 12.36, -0.04, -0.06, -3.25, 399.99, 1e6 + 0.44, 0.05]
+    )
+    func coordinates(value: Double) {
+        let written = SVGChart.f(value)
+        #expect(written.firstMatch(of: /^-?\d+\.\d$/) != nil, "\(written)")
+        #expect(abs((Double(written) ?? .nan) - value) <= 0.05 + 1e-9, "\(written)")
+        // printf writes "-0.0" for small negatives; a coordinate needs no sign there.
+        let printf = String(format: "%.1f", value).replacingOccurrences(of: "-0.0", with: "0.0")
+        // Only halves may round differently (printf rounds the binary value; this rounds half away).
+        #expect(written == printf || abs(abs(value * 10).truncatingRemainder(dividingBy: 1) - 0.5) < 1e-6)
+    }
 }
