@@ -44,11 +44,12 @@ struct RunCommandTests {
             var generator = SystemRandomNumberGenerator()
             var kills = 0
             var wasKilled = false
-            // A kill before the run's folder exists leaves nothing to resume: start again.
-            for _ in 0..<5 where (try? onlyRun(in: killed)) == nil {
+            // A kill before the run's folder exists leaves nothing to resume: start again, later
+            // each time (a loaded machine can take seconds to start a debug build).
+            for attempt in 0..<5 where (try? onlyRun(in: killed)) == nil {
                 wasKilled = try await runKilnAndKill(
                     arguments(runs: killed, cache: cache),
-                    after: .milliseconds(Int.random(in: 400...2500, using: &generator))
+                    after: .milliseconds(Int.random(in: 400...2500, using: &generator) + attempt * 2000)
                 )
             }
             if wasKilled { kills += 1 }
