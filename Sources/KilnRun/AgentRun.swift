@@ -25,25 +25,13 @@ extension RunOrchestrator {
         evaluatesSeed: Bool = true,
         progress: @escaping @Sendable (RunProgress) -> Void = { _ in }
     ) async throws -> (id: String, state: RunState) {
-        let (id, lock, journal, machine) = try await createRun(task: task)
-        let settings = RunSettings(
-            id: id,
+        let (id, lock, journal, _) = try await createRun(
+            task: task,
             taskPath: taskPath,
-            taskName: task.name,
-            taskHash: task.contentHash,
-            designs: [],
-            strategy: options.strategy,
-            seed: options.seed ?? UInt64.random(in: 0...UInt64.max),
-            maxSeconds: options.maxSeconds,
-            maxEvaluations: options.maxEvaluations,
-            minPairs: options.minPairs,
-            maxPairs: options.maxPairs,
+            options: options,
             proposer: agent.label,
-            machine: machine,
-            kilnVersion: KilnRun.version,
             agent: agent
         )
-        try journal.append(.started(settings))
         try prepareWorkspace(task: task, folder: store.folder(of: id))
         let state = try await driveAgent(
             id: id,

@@ -95,24 +95,13 @@ package struct RunOrchestrator: Sendable {
             let name = URL(filePath: path).deletingPathExtension().lastPathComponent
             designs.append(.init(name: name, path: path, source: source, spaceSize: space.size))
         }
-        let (id, lock, journal, machine) = try await createRun(task: task)
-        let settings = RunSettings(
-            id: id,
+        let (id, lock, journal, _) = try await createRun(
+            task: task,
             taskPath: taskPath,
-            taskName: task.name,
-            taskHash: task.contentHash,
+            options: options,
             designs: designs,
-            strategy: options.strategy,
-            seed: options.seed ?? UInt64.random(in: 0...UInt64.max),
-            maxSeconds: options.maxSeconds,
-            maxEvaluations: options.maxEvaluations,
-            minPairs: options.minPairs,
-            maxPairs: options.maxPairs,
-            proposer: "tuner",
-            machine: machine,
-            kilnVersion: KilnRun.version
+            proposer: "tuner"
         )
-        try journal.append(.started(settings))
         let state = try await drive(id: id, journal: journal, task: task, progress: progress)
         withExtendedLifetime(lock) {}
         return (id, state)
@@ -133,17 +122,49 @@ package struct RunOrchestrator: Sendable {
         return (id, state)
     }
 
-    /// Makes a new run: measures (or reads) the machine, creates the run's folder, takes its lock and
-    /// opens its journal; the caller journals `started`.
-    func createRun(task: KernelTask) async throws -> (
-        id: String, lock: RunLock, journal: Journal, machine: MachineProfile
-    ) {
+    /// Makes a new run: measures (or reads) the machine, creates the run's folder, takes its lock,
+    /// opens its journal and journals `started` with the run's settings.
+    /// - Parameters:
+    ///   - task: the task.
+    ///   - taskPath: the task folder as given.
+    ///   - options: budgets, strategy, seed and timing.
+    ///   - designs: the designs tuned (none for agent and MCP runs).
+    ///   - proposer: who proposes candidates: `tuner`, `mcp`, or the agent's label.
+    ///   - agent: the agent's settings, for agent runs.
+    /// - Returns: the run's id, its lock (held while the caller writes), its journal and its settings.
+    /// - Throws: ``RunError`` when the folder, lock or journal cannot be made, or what the probe throws.
+    func createRun(
+        task: KernelTask,
+        taskPath: String,
+        options: RunOptions,
+        designs: [RunSettings.Design] = [],
+        proposer: String,
+        agent: AgentSettings? = nil
+    ) async throws -> (id: String, lock: RunLock, journal: Journal, settings: RunSettings) {
         let machine = try await MachineProbe(cacheDirectory: evaluator.cacheDirectory, compiler: task.build.compiler)
             .profile()
         let id = try store.create(taskName: task.name)
         let lock = try RunLock(folder: store.folder(of: id), runID: id)
         let journal = try Journal(url: store.journalURL(of: id))
-        return (id, lock, journal, machine)
+        let settings = RunSettings(
+            id: id,
+            taskPath: taskPath,
+            taskName: task.name,
+            taskHash: task.contentHash,
+            designs: designs,
+            strategy: options.strategy,
+            seed: options.seed ?? UInt64.random(in: 0...UInt64.max),
+            maxSeconds: options.maxSeconds,
+            maxEvaluations: options.maxEvaluations,
+            minPairs: options.minPairs,
+            maxPairs: options.maxPairs,
+            proposer: proposer,
+            machine: machine,
+            kilnVersion: KilnRun.version,
+            agent: agent
+        )
+        try journal.append(.started(settings))
+        return (id, lock, journal, settings)
     }
 
     /// Opens a stopped run to continue it: takes its lock, checks it has not finished and that its

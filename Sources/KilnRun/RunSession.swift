@@ -27,26 +27,16 @@ package actor RunSession {
     ///   - proposer: who proposes candidates, such as `mcp`.
     /// - Throws: ``RunError`` or ``HarnessError``.
     package init(orchestrator: RunOrchestrator, task: KernelTask, taskPath: String, proposer: String) async throws {
-        let (id, lock, journal, machine) = try await orchestrator.createRun(task: task)
-        self.lock = lock
-        let settings = RunSettings(
-            id: id,
+        // No budgets: the client decides when it is done.
+        var options = RunOptions()
+        options.maxSeconds = nil
+        let (id, lock, journal, settings) = try await orchestrator.createRun(
+            task: task,
             taskPath: taskPath,
-            taskName: task.name,
-            taskHash: task.contentHash,
-            designs: [],
-            strategy: "tpe",
-            seed: UInt64.random(in: 0...UInt64.max),
-            maxSeconds: nil,
-            maxEvaluations: nil,
-            minPairs: 3,
-            maxPairs: 6,
-            proposer: proposer,
-            machine: machine,
-            kilnVersion: KilnRun.version,
-            agent: nil
+            options: options,
+            proposer: proposer
         )
-        try journal.append(.started(settings))
+        self.lock = lock
         let ledger = Ledger(journal: journal, state: RunState(entries: try journal.entries()))
         try ledger.record(.trackStarted(name: proposer, rationale: "candidates sent by \(proposer)"))
         let workspace = orchestrator.store.folder(of: id).appending(path: "workspace")
