@@ -43,25 +43,7 @@ package final class Journal: Sendable {
         }
         do {
             if !readOnly {
-                var migrator = DatabaseMigrator()
-                migrator.registerMigration("v1") { db in
-                    try db.execute(
-                        sql: """
-                            CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
-                            CREATE TABLE events (
-                                seq INTEGER PRIMARY KEY NOT NULL,
-                                kind TEXT NOT NULL,
-                                at REAL NOT NULL,
-                                payload BLOB NOT NULL
-                            );
-                            """
-                    )
-                    try db.execute(
-                        sql: "INSERT INTO meta (key, value) VALUES ('format_version', ?)",
-                        arguments: [String(Journal.formatVersion)]
-                    )
-                }
-                try migrator.migrate(pool)
+                try Self.migrator.migrate(pool)
             }
             let version = try pool.read { db in
                 try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format_version'")
@@ -82,6 +64,72 @@ package final class Journal: Sendable {
         }
     }
 
+    /// Creates a new run's journal holding its first event, all at once: the journal is written
+    /// under a staging name (without a write-ahead log, so that it is one file), closed, and renamed
+    /// into place. A crash at any instant leaves either no journal at `url` (no run) or one that
+    /// starts with `first`, never an empty one.
+    /// - Parameters:
+    ///   - url: where the journal goes; nothing may be there yet.
+    ///   - first: the first event (a run's `started`).
+    /// - Returns: the journal, open at `url`.
+    /// - Throws: ``RunError`` `.io` when it cannot be written or moved into place.
+    package static func create(at url: URL, startingWith first: RunEvent) throws(RunError) -> Journal {
+        let staging = url.deletingLastPathComponent().appending(path: ".creating-" + url.lastPathComponent)
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: staging.path + suffix)
+        }
+        do {
+            var configuration = GRDB.Configuration()
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            let queue = try DatabaseQueue(path: staging.path, configuration: configuration)
+            try migrator.migrate(queue)
+            let payload = try first.encodedPayload()
+            try queue.write { db in _ = try insert(first, payload: payload, into: db) }
+            try queue.close()
+        } catch {
+            throw RunError(.io, "cannot write the new journal \(staging.path)", underlying: error)
+        }
+        do {
+            try FileManager.default.moveItem(at: staging, to: url)
+        } catch {
+            throw RunError(.io, "cannot move the new journal into place at \(url.path)", underlying: error)
+        }
+        return try Journal(url: url)
+    }
+
+    /// The journal's schema.
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY NOT NULL,
+                        kind TEXT NOT NULL,
+                        at REAL NOT NULL,
+                        payload BLOB NOT NULL
+                    );
+                    """
+            )
+            try db.execute(
+                sql: "INSERT INTO meta (key, value) VALUES ('format_version', ?)",
+                arguments: [String(Journal.formatVersion)]
+            )
+        }
+        return migrator
+    }
+
+    /// Writes an event as the next one, inside the caller's transaction.
+    private static func insert(_ event: RunEvent, payload: Data, into db: Database) throws -> Int {
+        let next = (try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0) + 1
+        try db.execute(
+            sql: "INSERT INTO events (seq, kind, at, payload) VALUES (?, ?, ?, ?)",
+            arguments: [next, event.kind, Date().timeIntervalSince1970, payload]
+        )
+        return next
+    }
+
     /// Appends an event; it is on disk when this returns.
     /// - Parameter event: the event.
     /// - Returns: its sequence number.
@@ -90,14 +138,7 @@ package final class Journal: Sendable {
     package func append(_ event: RunEvent) throws(RunError) -> Int {
         do {
             let payload = try event.encodedPayload()
-            return try pool.write { db in
-                let next = (try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0) + 1
-                try db.execute(
-                    sql: "INSERT INTO events (seq, kind, at, payload) VALUES (?, ?, ?, ?)",
-                    arguments: [next, event.kind, Date().timeIntervalSince1970, payload]
-                )
-                return next
-            }
+            return try pool.write { db in try Self.insert(event, payload: payload, into: db) }
         } catch {
             throw RunError(.io, "cannot append to the journal \(url.path)", underlying: error)
         }

@@ -123,7 +123,8 @@ package struct RunOrchestrator: Sendable {
     }
 
     /// Makes a new run: measures (or reads) the machine, creates the run's folder, takes its lock,
-    /// opens its journal and journals `started` with the run's settings.
+    /// and creates its journal holding `started` with the run's settings (atomically: a kill at any
+    /// moment leaves either no run or a resumable one).
     /// - Parameters:
     ///   - task: the task.
     ///   - taskPath: the task folder as given.
@@ -145,7 +146,6 @@ package struct RunOrchestrator: Sendable {
             .profile()
         let id = try store.create(taskName: task.name)
         let lock = try RunLock(folder: store.folder(of: id), runID: id)
-        let journal = try Journal(url: store.journalURL(of: id))
         let settings = RunSettings(
             id: id,
             taskPath: taskPath,
@@ -163,7 +163,9 @@ package struct RunOrchestrator: Sendable {
             kilnVersion: KilnRun.version,
             agent: agent
         )
-        try journal.append(.started(settings))
+        // The run exists (for `kiln runs`, `resume` and the dashboard) once its journal does, and
+        // its journal exists only with its `started` event in it.
+        let journal = try Journal.create(at: store.journalURL(of: id), startingWith: .started(settings))
         return (id, lock, journal, settings)
     }
 

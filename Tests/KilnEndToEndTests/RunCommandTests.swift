@@ -27,8 +27,12 @@ struct RunCommandTests {
         }
     }
 
+    /// The one run in a runs folder: a folder with a journal (a run killed before its journal was
+    /// in place left at most an empty folder, which is no run).
     func onlyRun(in runs: URL) throws -> String {
-        let ids = try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted()
+        let ids = try FileManager.default.contentsOfDirectory(atPath: runs.path).sorted().filter {
+            FileManager.default.fileExists(atPath: runs.appending(path: "\($0)/journal.sqlite").path)
+        }
         return try #require(ids.first)
     }
 

@@ -24,6 +24,29 @@ import Testing
         }
     }
 
+    @Test("a new run's journal appears whole: with its first event, no staging files, never over another")
+    func createdWhole() async throws {
+        try await withTemporaryDirectory { folder in
+            let store = RunStore(root: folder)
+            let id = try store.create(taskName: "matmul")
+            // A run killed while its journal was being written: only the staging file is there, and
+            // the run does not exist for the store.
+            _ = try Journal(url: store.folder(of: id).appending(path: ".creating-journal.sqlite"))
+            #expect(store.allIDs().isEmpty)
+            #expect(throws: RunError.self) { try store.resolve(id) }
+            let journal = try Journal.create(at: store.journalURL(of: id), startingWith: .resumed(pid: 7))
+            #expect(try journal.entries().map(\.event) == [.resumed(pid: 7)])
+            #expect(store.allIDs() == [id])
+            let left = try FileManager.default.contentsOfDirectory(atPath: store.folder(of: id).path)
+            #expect(!left.contains { $0.hasPrefix(".creating") }, "\(left)")
+            // Never over an existing journal: it stays as it was.
+            #expect(throws: RunError.self) {
+                try Journal.create(at: store.journalURL(of: id), startingWith: .interrupted)
+            }
+            #expect(try Journal(url: store.journalURL(of: id), readOnly: true).entries().count == 1)
+        }
+    }
+
     @Test("a journal from a newer Kiln is refused with a clear message")
     func newerFormat() async throws {
         try await withTemporaryDirectory { folder in
