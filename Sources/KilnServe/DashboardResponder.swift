@@ -109,8 +109,8 @@ struct DashboardResponder: HTTPResponder {
                     let current = server.lastSequence(of: id) ?? last
                     if current > last {
                         quiet = .zero
-                        if carriesHTML, let live = server.live(of: id) {
-                            last = live.state.lastSequence
+                        if carriesHTML, let live = server.liveEvent(of: id) {
+                            last = live.sequence
                             try await writer.write(live.event)
                         } else {
                             last = current
@@ -152,15 +152,11 @@ struct DashboardResponder: HTTPResponder {
     }
 
     static func html(_ text: String) -> Response {
-        html(ByteBuffer(string: text))
-    }
-
-    static func html(_ page: ByteBuffer) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         headers[.contentSecurityPolicy] =
             "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: page))
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func json(status: Int, _ object: [String: String]) -> Response {

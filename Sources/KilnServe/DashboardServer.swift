@@ -25,8 +25,8 @@ package final class DashboardServer: Sendable {
     /// Each run's live fragment as last rendered, with the stream event that carries it.
     private let renders = Mutex<[String: Rendered]>([:])
     /// How many times a run's live fragment has been rendered, for all runs and viewers.
-    package var renderCount: Int { rendered.load(ordering: .relaxed) }
-    private let rendered = Atomic<Int>(0)
+    package var renderCount: Int { renderTally.load(ordering: .relaxed) }
+    private let renderTally = Atomic<Int>(0)
     /// Whether renders are reused (off only to measure rendering).
     private let reusesRenders: Bool
 
@@ -38,8 +38,9 @@ package final class DashboardServer: Sendable {
         var at: ContinuousClock.Instant
         /// The `#live` fragment.
         var fragment: String
-        /// The server-sent event carrying it: `id`, `event: update`, and `{"seq": N, "html": …}`.
-        var event: ByteBuffer
+        /// The server-sent event carrying it (`id`, `event: update`, `{"seq": N, "html": …}`), made
+        /// when a stream first asks for it: a page request needs only the fragment.
+        var event: ByteBuffer?
     }
 
     /// Each run's journal sequence as last read, and when.
@@ -76,28 +77,44 @@ package final class DashboardServer: Sendable {
     /// - Parameter id: the run's id (already resolved).
     /// - Returns: the render, or nil when the journal cannot be read.
     func live(of id: String) -> Rendered? {
-        // The viewers of one update all ask at once: the first renders (under the lock), the rest
-        // get its render without reading the journal.
+        renders.withLock { current(id, in: &$0) }
+    }
+
+    /// A run's live fragment as a server-sent `update` event, made once per render for every viewer.
+    /// - Parameter id: the run's id (already resolved).
+    /// - Returns: the sequence it shows and the event, or nil when the journal cannot be read.
+    func liveEvent(of id: String) -> (sequence: Int, event: ByteBuffer)? {
         renders.withLock { renders in
-            let now = ContinuousClock.now
-            if reusesRenders, let cached = renders[id], cached.state.lastSequence >= lastSequence(of: id) ?? .max,
-                now - cached.at < .seconds(1)
-            {
-                return cached
-            }
-            guard let state = state(of: id) else { return nil }
-            let recent = (try? journal(of: id)?.entries(after: max(state.lastSequence - 15, 0))) ?? []
-            let fragment = DashboardPages.liveFragment(id: id, state: state, recent: recent, tokenQuery: tokenQuery)
+            guard var rendered = current(id, in: &renders) else { return nil }
+            if let event = rendered.event { return (rendered.state.lastSequence, event) }
+            let sequence = rendered.state.lastSequence
             let payload =
-                (try? JSONEncoder().encode(LiveUpdate(seq: state.lastSequence, html: fragment))) ?? Data("{}".utf8)
-            var event = ByteBuffer(string: "id: \(state.lastSequence)\nevent: update\ndata: ")
+                (try? JSONEncoder().encode(LiveUpdate(seq: sequence, html: rendered.fragment))) ?? Data("{}".utf8)
+            var event = ByteBuffer(string: "id: \(sequence)\nevent: update\ndata: ")
             event.writeBytes(payload)
             event.writeString("\n\n")
-            let rendered = Rendered(state: state, at: now, fragment: fragment, event: event)
+            rendered.event = event
             if reusesRenders { renders[id] = rendered }
-            self.rendered.add(1, ordering: .relaxed)
-            return rendered
+            return (sequence, event)
         }
+    }
+
+    /// The run's render, reused or made again; called under the `renders` lock, so that the viewers
+    /// of one update, who all ask at once, get the first one's render without reading the journal.
+    private func current(_ id: String, in renders: inout [String: Rendered]) -> Rendered? {
+        let now = ContinuousClock.now
+        if reusesRenders, let cached = renders[id], cached.state.lastSequence >= lastSequence(of: id) ?? .max,
+            now - cached.at < .seconds(1)
+        {
+            return cached
+        }
+        guard let state = state(of: id) else { return nil }
+        let recent = (try? journal(of: id)?.entries(after: max(state.lastSequence - 15, 0))) ?? []
+        let fragment = DashboardPages.liveFragment(id: id, state: state, recent: recent, tokenQuery: tokenQuery)
+        let rendered = Rendered(state: state, at: now, fragment: fragment)
+        if reusesRenders { renders[id] = rendered }
+        renderTally.add(1, ordering: .relaxed)
+        return rendered
     }
 
     private struct LiveUpdate: Encodable {
