@@ -116,23 +116,40 @@ struct DashboardTests {
 
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct DashboardLiveTests {
+    /// Follows a run's stream, calling `read` with all that has come so far after each chunk, until it
+    /// says it is done; returns what was read.
+    static func follow(
+        _ base: URL,
+        _ id: String,
+        query: [URLQueryItem] = [],
+        until read: (String) throws -> Bool
+    ) async throws -> String {
+        let url = base.appending(path: "api/runs/\(id)/stream").appending(queryItems: query)
+        let response = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: url.absoluteString),
+            timeout: .seconds(30)
+        )
+        var text = ""
+        for try await chunk in response.body {
+            text += String(buffer: chunk)
+            if try read(text) { break }
+        }
+        return text
+    }
+
     @Test("a live viewer gets an update when the run's journal grows")
     func liveUpdate() async throws {
         try await withTemporaryDirectory { folder in
             let (store, id) = try await DashboardTests.makeRun(in: folder)
             try await DashboardServer(store: store, pollInterval: .milliseconds(100)).withRunning { base in
-                let request = HTTPClientRequest(url: base.appending(path: "api/runs/\(id)/stream").absoluteString)
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-                var text = ""
                 var appended = false
-                for try await chunk in response.body {
-                    text += String(buffer: chunk)
+                let text = try await Self.follow(base, id) { text in
                     if !appended, text.contains("event: hello") {
                         appended = true
                         // Another process writing the run: here, a direct append to its journal.
                         try Journal(url: store.journalURL(of: id)).append(.interrupted)
                     }
-                    if text.contains("event: update") { break }
+                    return text.contains("event: update")
                 }
                 #expect(text.contains("event: update"))
             }
@@ -144,17 +161,8 @@ struct DashboardLiveTests {
         try await withTemporaryDirectory { folder in
             let (store, id) = try await DashboardTests.makeRun(in: folder)
             try await DashboardServer(store: store, pollInterval: .milliseconds(100)).withRunning { base in
-                let url = base.appending(path: "api/runs/\(id)/stream").appending(queryItems: [
-                    .init(name: "after", value: "1")
-                ])
-                let response = try await HTTPClient.shared.execute(
-                    HTTPClientRequest(url: url.absoluteString),
-                    timeout: .seconds(30)
-                )
-                var text = ""
-                for try await chunk in response.body {
-                    text += String(buffer: chunk)
-                    if text.contains("event: update") { break }
+                let text = try await Self.follow(base, id, query: [.init(name: "after", value: "1")]) {
+                    $0.contains("event: update")
                 }
                 let last = try Journal(url: store.journalURL(of: id), readOnly: true).lastSequence()
                 #expect(text.contains("id: \(last)\nevent: update"))
@@ -169,31 +177,23 @@ struct DashboardLiveTests {
             let server = DashboardServer(store: store, pollInterval: .milliseconds(200))
             try await server.withRunning { base in
                 let viewers = 6
-                let url = base.appending(path: "api/runs/\(id)/stream").appending(queryItems: [
-                    .init(name: "html", value: "1")
-                ])
                 let (greeted, greet) = AsyncStream.makeStream(of: Void.self)
                 let updates = try await withThrowingTaskGroup(of: String.self) { group in
                     for _ in 0..<viewers {
                         group.addTask {
-                            let response = try await HTTPClient.shared.execute(
-                                HTTPClientRequest(url: url.absoluteString),
-                                timeout: .seconds(30)
-                            )
-                            var text = ""
-                            for try await chunk in response.body {
-                                text += String(buffer: chunk)
-                                if text.contains("event: hello"), !text.contains("greeted") {
-                                    text += "greeted"
+                            var greeted = false
+                            let text = try await Self.follow(base, id, query: [.init(name: "html", value: "1")]) {
+                                text in
+                                if !greeted, text.contains("event: hello") {
+                                    greeted = true
                                     greet.yield()
                                 }
-                                if let update = text.firstRange(of: "event: update\ndata: "),
-                                    text[update.upperBound...].contains("\n\n")
-                                {
-                                    return String(text[update.upperBound...].prefix { $0 != "\n" })
-                                }
+                                return text.firstRange(of: "event: update\ndata: ").map {
+                                    text[$0.upperBound...].contains("\n\n")
+                                } ?? false
                             }
-                            return ""
+                            guard let update = text.firstRange(of: "event: update\ndata: ") else { return "" }
+                            return String(text[update.upperBound...].prefix { $0 != "\n" })
                         }
                     }
                     var hellos = 0
