@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "KilnModelServer",
             dependencies: [
-                "KilnAgent", "KilnHTTPServing",
+                "KilnAgent", "KilnHTTPServing", "KilnTask",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -170,7 +170,7 @@ package struct Evaluator: Sendable {
         )
         func finish(_ result: inout EvaluationResult) -> EvaluationResult {
             let elapsed = clock.now - started
-            result.wallSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            result.wallSeconds = elapsed.inSeconds
             result.correct = result.verdict == .correct
             if result.correct {
                 result.geomeanSpeedup = TimingStatistics.geometricMean(result.shapes.compactMap(\.speedup))

@@ -1,4 +1,5 @@
 package import KilnAgent
+import KilnTask
 
 extension ModelScript {
     /// One answer of a script, consumed by one request.
@@ -264,10 +265,5 @@ extension Duration {
     /// Whole milliseconds, rounded down.
     var inMilliseconds: Int {
         Int(components.seconds) * 1000 + Int(components.attoseconds / 1_000_000_000_000_000)
-    }
-
-    /// Seconds, with their fraction.
-    var inSeconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

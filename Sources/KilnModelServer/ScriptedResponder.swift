@@ -1,5 +1,6 @@
 import Hummingbird
 import KilnAgent
+import KilnTask
 import Logging
 import NIOCore
 import ServiceLifecycle

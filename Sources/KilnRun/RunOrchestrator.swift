@@ -397,10 +397,6 @@ package struct RunOrchestrator: Sendable {
         return true
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-    }
-
     /// Ctrl-C: journals the stop and leaves a report of the run so far.
     func interrupt(_ ledger: Ledger, id: String) throws -> RunState {
         try ledger.record(.interrupted)
@@ -436,8 +432,8 @@ final class Ledger {
     /// This part's wall time and time inside evaluations, for the bookkeeping line.
     var partFinished: RunProgress {
         .partFinished(
-            wallSeconds: RunOrchestrator.seconds(ContinuousClock.now - partStart),
-            evaluationSeconds: RunOrchestrator.seconds(evaluating)
+            wallSeconds: (ContinuousClock.now - partStart).inSeconds,
+            evaluationSeconds: evaluating.inSeconds
         )
     }
 

@@ -11,9 +11,6 @@ import SystemPackage
 /// one curl process.
 extension ServeBench {
     func measureViewers(task: KernelTask) async throws {
-        guard let curl = Self.executable(named: "curl") else {
-            throw ValidationError("the viewer half of this benchmark needs curl on PATH (apt-get install curl)")
-        }
         let kiln = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let root = runs.store.root
         let cacheRoot = cache.cacheURL
@@ -47,7 +44,7 @@ extension ServeBench {
                     guard result.terminationStatus.isSuccess else {
                         throw ValidationError("the benchmark's run failed: \(result.standardError)")
                     }
-                    return Self.seconds(clock.now - start)
+                    return (clock.now - start).inSeconds
                 }
                 if watchers > 0 {
                     var id: String?
@@ -66,7 +63,7 @@ extension ServeBench {
                     let transfers = (0..<watchers).flatMap { _ in ["-o", "/dev/null", url] }
                     group.addTask {
                         _ = try? await Subprocess.run(
-                            .path(FilePath(curl)),
+                            .name("curl"),
                             arguments: Arguments(
                                 ["-sN", "--parallel", "--parallel-immediate", "--parallel-max", "\(watchers)"]
                                     + transfers
@@ -149,6 +146,16 @@ extension ServeBench {
         Terminal.out(result.closureResult)
     }
 
+    /// Fails plainly when curl (the viewers) is missing; Subprocess finds it on PATH.
+    static func requireCurl() async throws {
+        guard
+            (try? await Subprocess.run(.name("curl"), arguments: ["--version"], output: .discarded))?
+                .terminationStatus.isSuccess == true
+        else {
+            throw ValidationError("the viewer half of this benchmark needs curl on PATH (apt-get install curl)")
+        }
+    }
+
     /// A process's user and system CPU time so far, seconds (from /proc).
     static func cpuSeconds(of pid: pid_t) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -158,19 +165,5 @@ extension ServeBench {
         // After the command name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
-    static func executable(named name: String) -> String? {
-        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let path = "\(folder)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return nil
-    }
-}
-
-extension ServeBench {
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 }

@@ -47,6 +47,8 @@ struct ServeBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before any work: the viewer half needs curl.
+        if pairs > 0 { try await Self.requireCurl() }
         let task = try KernelTask.load(
             from: URL(filePath: FileManager.default.currentDirectoryPath).appending(path: "tasks/matmul")
         )
@@ -104,7 +106,7 @@ struct ServeBench: AsyncParsableCommand {
                         timeout: .seconds(30)
                     )
                     _ = try await response.body.collect(upTo: 64 << 20)
-                    times.append(Self.seconds(clock.now - start))
+                    times.append((clock.now - start).inSeconds)
                 }
                 return times.sorted()
             }
