@@ -78,6 +78,30 @@ struct DashboardTests {
         }
     }
 
+    @Test("a run's design tracks, as its journal records them, are on its page and in the API")
+    func tracks() async throws {
+        try await withTemporaryDirectory { folder in
+            let (store, id) = try await Self.makeRun(in: folder)
+            let journal = try Journal(url: store.journalURL(of: id))
+            try journal.append(.trackStarted(name: "blocked-k", rationale: "stream K in blocks <to fit L2>"))
+            try journal.append(.trackStarted(name: "split-q", rationale: "split queries across threads"))
+            try journal.append(.trackSwitched(name: "blocked-k"))
+            try await DashboardServer(store: store).withRunning { base in
+                let page = try await Self.get(base.appending(path: "runs/\(id)"))
+                #expect(page.body.contains("<h2>Design tracks</h2>"))
+                #expect(page.body.contains("<b>blocked-k</b> (current): stream K in blocks &lt;to fit L2&gt;"))
+                #expect(page.body.contains("<b>split-q</b>: split queries across threads"))
+                let detail = try await Self.get(base.appending(path: "api/runs/\(id)"))
+                let object = try #require(
+                    try JSONSerialization.jsonObject(with: Data(detail.body.utf8)) as? [String: Any]
+                )
+                let tracks = try #require(object["tracks"] as? [[String: Any]])
+                #expect(tracks.map { $0["name"] as? String } == ["blocked-k", "split-q"])
+                #expect(tracks.map { $0["is_current"] as? Bool } == [true, false])
+            }
+        }
+    }
+
     @Test(
         "unknown runs, path traversal and writes are refused; nothing outside the runs folder is served",
         arguments: [
