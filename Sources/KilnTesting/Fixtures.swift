@@ -8,6 +8,16 @@ package enum Fixtures {
     package static let root: URL = URL(filePath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// The runs in a runs folder, oldest first: folders holding a journal, as `kiln runs` counts them
+    /// (a run killed before its journal was in place leaves an empty folder, which is no run).
+    /// Empty while the folder does not exist.
+    package static func runIDs(in runs: URL) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: runs.path)) ?? []
+        return names.sorted().filter {
+            FileManager.default.fileExists(atPath: runs.appending(path: "\($0)/journal.sqlite").path)
+        }
+    }
+
     /// A bundled task folder, such as `extend-attention`.
     /// - Parameter name: the folder's name under `tasks/`.
     /// - Returns: its URL.

@@ -101,8 +101,8 @@ struct AgentBudgetTests {
         ]
     }
 
-    func runs(in folder: URL) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: folder.appending(path: "runs").path)
+    func runs(in folder: URL) -> [String] {
+        Fixtures.runIDs(in: folder.appending(path: "runs"))
     }
 
     @Test("a model that stops calling tools is nudged, then the run ends; a tool-call budget stops a run")
@@ -126,7 +126,7 @@ struct AgentBudgetTests {
                 ])
             #expect(first.exitCode == 0, "\(first.stderr)")
             let show = try await runKiln([
-                "show", try #require(try runs(in: folder).first), "--runs", folder.appending(path: "runs").path,
+                "show", try #require(runs(in: folder).first), "--runs", folder.appending(path: "runs").path,
             ])
             #expect(show.stdout.contains("proposer: scripted:"))
 
@@ -166,7 +166,7 @@ struct AgentBudgetTests {
             let cache = try await Fixtures.freshCache(in: folder)
             let common = ["--runs", runsFolder.path, "--cache-dir", cache.path]
             var killed = false
-            for _ in 0..<4 where (try? runs(in: folder).first) == nil {
+            for _ in 0..<4 where runs(in: folder).isEmpty {
                 killed = try await runKilnAndKill(
                     [
                         "run", Fixtures.taskFolder("matmul").path, "--model", "scripted:\(script.path)",
@@ -176,7 +176,7 @@ struct AgentBudgetTests {
                     after: .milliseconds(Int.random(in: 1500...3000))
                 )
             }
-            let id = try #require(try runs(in: folder).first)
+            let id = try #require(runs(in: folder).first)
             var kills = killed ? 1 : 0
             while killed, kills < 3 {
                 killed = try await runKilnAndKill(

@@ -27,18 +27,9 @@ struct RunCommandTests {
         }
     }
 
-    /// The runs in a runs folder: folders with a journal (a run killed before its journal was in
-    /// place left at most an empty folder, which is no run). Empty while the folder does not exist.
-    func runIDs(in runs: URL) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: runs.path)) ?? []
-        return names.sorted().filter {
-            FileManager.default.fileExists(atPath: runs.appending(path: "\($0)/journal.sqlite").path)
-        }
-    }
-
     /// The one run in a runs folder, which must be there.
     func onlyRun(in runs: URL) throws -> String {
-        try #require(runIDs(in: runs).first)
+        try #require(Fixtures.runIDs(in: runs).first)
     }
 
     @Test(
@@ -55,14 +46,14 @@ struct RunCommandTests {
             var wasKilled = false
             // A kill before the run's folder exists leaves nothing to resume: start again, later
             // each time (a loaded machine can take seconds to start a debug build).
-            for attempt in 0..<5 where runIDs(in: killed).isEmpty {
+            for attempt in 0..<5 where Fixtures.runIDs(in: killed).isEmpty {
                 wasKilled = try await runKilnAndKill(
                     arguments(runs: killed, cache: cache),
                     after: .milliseconds(Int.random(in: 400...2500, using: &generator) + attempt * 2000)
                 )
             }
             if wasKilled { kills += 1 }
-            while wasKilled, kills < 5, let runID = runIDs(in: killed).first {
+            while wasKilled, kills < 5, let runID = Fixtures.runIDs(in: killed).first {
                 wasKilled = try await runKilnAndKill(
                     ["resume", runID, "--runs", killed.path, "--cache-dir", cache.path],
                     after: .milliseconds(Int.random(in: 400...2500, using: &generator))
@@ -120,7 +111,7 @@ struct RunCommandTests {
             var id: String? = nil
             for _ in 0..<100 where id == nil {
                 try await Task.sleep(for: .milliseconds(100))
-                id = runIDs(in: runs).first
+                id = Fixtures.runIDs(in: runs).first
             }
             let runID = try #require(id)
             try await Task.sleep(for: .milliseconds(300))
