@@ -30,9 +30,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "KilnSandbox",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            resources: [.copy("Resources/c")]
+        ),
+        .target(
             name: "KilnHarness",
             dependencies: [
-                "KilnTask",
+                "KilnTask", "KilnSandbox",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -47,7 +56,7 @@ let package = Package(
         .target(
             name: "KilnAgent",
             dependencies: [
-                "KilnTask", "KilnHarness", "KilnTuner",
+                "KilnTask", "KilnHarness", "KilnTuner", "KilnSandbox",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -78,7 +87,7 @@ let package = Package(
         .target(
             name: "KilnRun",
             dependencies: [
-                "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent",
+                "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent", "KilnSandbox",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -97,7 +106,7 @@ let package = Package(
         .target(
             name: "KilnTesting",
             dependencies: [
-                "KilnTask", "KilnHarness",
+                "KilnTask", "KilnHarness", "KilnSandbox",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -106,6 +115,7 @@ let package = Package(
             name: "kiln",
             dependencies: [
                 "KilnTask",
+                "KilnSandbox",
                 "KilnHarness",
                 "KilnTuner",
                 "KilnRun",
@@ -123,6 +133,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KilnTaskTests", dependencies: ["KilnTask", "KilnTesting"]),
+        .testTarget(name: "KilnSandboxTests", dependencies: ["KilnSandbox", "KilnTesting"]),
         .testTarget(name: "KilnHarnessTests", dependencies: ["KilnTask", "KilnHarness", "KilnTesting"]),
         .testTarget(
             name: "KilnServeTests",
@@ -133,7 +144,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "KilnAgentTests", dependencies: ["KilnAgent", "KilnTesting"]),
+        .testTarget(name: "KilnAgentTests", dependencies: ["KilnAgent", "KilnSandbox", "KilnTesting"]),
         .testTarget(name: "KilnTunerTests", dependencies: ["KilnTask", "KilnHarness", "KilnTuner"]),
         .testTarget(
             name: "KilnRunTests",

@@ -171,7 +171,7 @@ package struct AgentLoop {
     private func runTool(_ call: ToolCall) async -> ToolOutcome {
         guard toolbox.definitions.contains(where: { $0.name == call.name }) else {
             let names = toolbox.definitions.map(\.name).joined(separator: ", ")
-            return .error("there is no tool '\(call.name)'; the tools are \(names)")
+            return .error("there is no tool '\(Redactor(model.secrets).redact(call.name))'; the tools are \(names)")
         }
         let trimmed = call.arguments.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let parsed = JSONValue.parse(trimmed.isEmpty ? "{}" : trimmed), let arguments = parsed.object else {
@@ -179,6 +179,9 @@ package struct AgentLoop {
                 "the arguments of \(call.name) are not a valid JSON object (\(call.arguments.prefix(200))); call it again with a JSON object matching its schema"
             )
         }
-        return await toolbox.run(call.name, arguments: arguments)
+        var outcome = await toolbox.run(call.name, arguments: arguments)
+        // Whatever a tool printed (a shell that found a key somewhere), no secret reaches the journal or the model.
+        outcome.content = Redactor(model.secrets).redact(outcome.content)
+        return outcome
     }
 }

@@ -2,6 +2,9 @@ import Foundation
 
 /// A client of the Anthropic Messages API with tool use.
 package struct AnthropicClient: ChatModel {
+    /// The API key, for redaction.
+    package var secrets: [String] { configuration.apiKey.map { [$0] } ?? [] }
+
     /// Where and what to ask.
     package var configuration: ModelConfiguration
     /// The label in journals and reports.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One tool call the model asked for.
 package struct ToolCall: Hashable, Sendable, Codable {
     /// The call's id, echoed in its result.
@@ -125,9 +127,45 @@ package protocol ChatModel: Sendable {
     /// A label for journals and reports, such as `openai:gpt-4o` or `scripted:run.json`.
     var label: String { get }
 
+    /// Secrets this model holds (its API key): redacted from every tool result before it is journaled
+    /// or sent, whatever printed them.
+    var secrets: [String] { get }
+
     /// Sends one request.
     /// - Parameter request: the conversation and tools.
     /// - Returns: the model's answer.
     /// - Throws: ``ModelError``.
     func complete(_ request: ChatRequest) async throws(ModelError) -> ChatResponse
+}
+
+extension ChatModel {
+    /// Most models hold no secret.
+    package var secrets: [String] { [] }
+}
+
+/// Replaces every occurrence of a secret (and its Base64 form) with `[redacted]`.
+package struct Redactor: Sendable {
+    private let secrets: [String]
+
+    /// Creates a redactor; secrets shorter than 8 characters are ignored (they would match ordinary text).
+    /// - Parameter secrets: the secrets.
+    package init(_ secrets: [String]) {
+        var all: [String] = []
+        for secret in secrets where secret.count >= 8 {
+            all.append(secret)
+            all.append(Data(secret.utf8).base64EncodedString().trimmingCharacters(in: CharacterSet(charactersIn: "=")))
+        }
+        self.secrets = all.sorted { $0.count > $1.count }
+    }
+
+    /// The text with every secret replaced.
+    /// - Parameter text: the text.
+    /// - Returns: it, redacted.
+    package func redact(_ text: String) -> String {
+        var out = text
+        for secret in secrets where out.contains(secret) {
+            out = out.replacingOccurrences(of: secret, with: "[redacted]")
+        }
+        return out
+    }
 }

@@ -5,6 +5,9 @@ import NIOCore
 /// A client of OpenAI-compatible chat completions with tool calling (OpenAI, Qwen on Alibaba Cloud
 /// Model Studio, vLLM, SGLang, Ollama, llama.cpp), streaming or not.
 package struct OpenAIChatClient: ChatModel {
+    /// The API key, for redaction.
+    package var secrets: [String] { configuration.apiKey.map { [$0] } ?? [] }
+
     /// Where and what to ask.
     package var configuration: ModelConfiguration
     /// The label in journals and reports.

@@ -1,6 +1,9 @@
 /// Wraps a model: retries transient failures (timeouts, 429, 5xx, dropped connections) with
 /// exponential backoff and full jitter, honouring Retry-After; other failures pass through at once.
 package struct RetryingModel: ChatModel {
+    /// The wrapped model's secrets.
+    package var secrets: [String] { base.secrets }
+
     /// The model wrapped.
     package var base: any ChatModel
     /// The most attempts per request.

@@ -1,18 +1,25 @@
 import Foundation
+package import KilnSandbox
 import Subprocess
-import SystemPackage
 
 /// The workspace tools every agent run has: files, a shell, and notes that survive compaction.
 package struct StandardTools: Sendable {
     /// The run's workspace.
     package var workspace: Workspace
+    /// The sandbox the shell runs in.
+    package var sandbox: Sandbox
     /// The notes file inside it.
     package static let notesFile = "NOTES.md"
+    /// Where the shell sees the workspace.
+    package static let shellWorkspace = "/workspace"
 
     /// Creates the tools over a workspace.
-    /// - Parameter workspace: the workspace.
-    package init(workspace: Workspace) {
+    /// - Parameters:
+    ///   - workspace: the workspace.
+    ///   - sandbox: the sandbox the shell runs in.
+    package init(workspace: Workspace, sandbox: Sandbox) {
         self.workspace = workspace
+        self.sandbox = sandbox
     }
 
     /// The tools' definitions.
@@ -56,7 +63,7 @@ package struct StandardTools: Sendable {
             ToolDefinition(
                 name: "shell",
                 description:
-                    "Run a shell command in the workspace (timeout default 60 s, output capped). For compiling and inspecting; use evaluate to check and time kernels.",
+                    "Run /bin/sh -c COMMAND in a sandbox: your workspace is /workspace (read-write), the system read-only (gcc, binutils, python3 when installed), no network, no other processes, /tmp private. Timeout default 60 s, output capped at 8,000 characters. For compiling and inspecting; use evaluate to check and time kernels.",
                 parameters: schema(
                     ["command": ("string", "the command"), "timeout_seconds": ("integer", "at most 300")],
                     required: ["command"]
@@ -139,55 +146,56 @@ package struct StandardTools: Sendable {
         }
     }
 
-    /// Runs `/bin/sh -c command` in the workspace with a scrubbed environment (no keys), a deadline
-    /// (its process group is killed), and capped output.
-    private func shell(_ command: String, timeout: Duration) async -> ToolOutcome {
-        var options = PlatformOptions()
-        options.createSession = true
-        options.teardownSequence = [
-            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(100))
-        ]
-        let configuration = Configuration(
-            executable: .path(FilePath("/bin/sh")),
-            arguments: ["-c", command],
-            environment: .custom(["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workspace.root.path, "LC_ALL": "C"]),
-            workingDirectory: FilePath(workspace.root.path),
-            platformOptions: options
+    /// The shell's sandbox: the workspace read-write at `/workspace` (in the host's place when there is
+    /// no sandbox), the system read-only, a private /tmp, /dev and /proc of its own, no network.
+    package var shellJail: Jail {
+        let isolated = sandbox.mode == .isolated
+        let inside = isolated ? Self.shellWorkspace : workspace.root.path
+        var jail = Jail(
+            mounts: [
+                .system, .devices, .proc, .tmpfs(at: "/tmp", megabytes: 1024),
+                .writable(workspace.root, at: inside),
+            ],
+            workingDirectory: inside,
+            environment: [
+                "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": inside, "LC_ALL": "C",
+                "TMPDIR": isolated ? "/tmp" : NSTemporaryDirectory(),
+            ]
         )
+        jail.memoryMB = 8192
+        jail.fileMB = 1024
+        jail.maxProcesses = 512
+        return jail
+    }
+
+    /// Runs `/bin/sh -c command` in the shell's sandbox with a deadline (the sandbox and its process
+    /// group are killed) and capped output.
+    private func shell(_ command: String, timeout: Duration) async -> ToolOutcome {
         do {
-            return try await withThrowingTaskGroup(of: ToolOutcome?.self) { group in
-                group.addTask {
-                    let result = try await Subprocess.run(
-                        configuration,
-                        input: .none,
-                        output: .bytes(limit: 4 << 20),
-                        error: .combinedWithOutput
-                    )
-                    let text = String(decoding: result.standardOutput, as: UTF8.self)
-                    let status =
-                        switch result.terminationStatus {
-                        case .exited(let code): "exit \(code)"
-                        case .signaled(let signal): "killed by signal \(signal)"
-                        }
-                    return ToolOutcome(
-                        "[\(status)]\n" + ToolText.capped(text, limit: 8000),
-                        isError: !result.terminationStatus.isSuccess
-                    )
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let outcome = first else {
-                    return .error(
-                        "the command did not finish within \(timeout.components.seconds) s; its process group was killed"
-                    )
-                }
-                return outcome
+            let result = try await sandbox.run(
+                "/bin/sh",
+                ["-c", command],
+                jail: shellJail,
+                timeout: timeout,
+                outputLimit: 4 << 20
+            )
+            if result.hasTimedOut {
+                return .error(
+                    "the command did not finish within \(timeout.components.seconds) s; its sandbox and process group were killed"
+                )
             }
+            let status =
+                switch result.status {
+                case .exited(let code) where code > 128: "killed by signal \(code - 128)"
+                case .exited(let code): "exit \(code)"
+                case .signaled(let signal): "killed by signal \(signal)"
+                }
+            return ToolOutcome(
+                "[\(status)]\n" + ToolText.capped(result.output, limit: 8000),
+                isError: !result.status.isSuccess
+            )
         } catch {
-            return .error("the command failed to run: \(error)")
+            return .error("the command could not run: \(error.message)")
         }
     }
 

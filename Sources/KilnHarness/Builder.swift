@@ -1,5 +1,6 @@
 import Crypto
 package import Foundation
+package import KilnSandbox
 package import KilnTask
 
 /// What building a candidate came to.
@@ -14,12 +15,14 @@ package enum CandidateBuild: Sendable {
 package struct BuildRejection: Sendable, Hashable, Codable {
     /// The kind of rejection.
     package enum Kind: String, Sendable, Hashable, Codable {
-        /// The compiler or linker failed.
+        /// The compiler or linker failed, or made no object.
         case compileError = "compile_error"
         /// The source does not define the task's entry point.
         case missingEntryPoint = "missing_entry_point"
-        /// The object would run code outside the entry point or shadow symbols the driver uses.
+        /// The object would run code outside the entry point, shadow symbols, or ask for an executable stack.
         case forbiddenSymbols = "forbidden_symbols"
+        /// The source includes a file by an absolute path or through `..`.
+        case forbiddenInclude = "forbidden_include"
         /// The compiler did not finish in time.
         case compileTimeout = "compile_timeout"
     }
@@ -32,32 +35,36 @@ package struct BuildRejection: Sendable, Hashable, Codable {
     package var log: String
 }
 
-/// Compiles the task's files and candidates into worker executables, caching by content hash.
+/// Compiles the task's files and candidates into monitor and worker executables, caching by content hash.
+///
+/// A task's monitor (Kiln's trusted driver, linked with the task's instance file) and its oracle's and
+/// baseline's workers are built from trusted sources with the task folder on the include path. A
+/// candidate is compiled, inspected and linked inside the sandbox, which sees only the candidate, the
+/// task's header and `kiln_task.h`, the system's headers and libraries, and the folder the object goes to.
 package struct Builder: Sendable {
     /// Where built objects and workers are kept.
     package var cacheDirectory: URL
+    /// The sandbox candidates are built in.
+    package var sandbox: Sandbox
 
     /// Creates a builder.
-    /// - Parameter cacheDirectory: the folder for cached builds (created when needed).
-    package init(cacheDirectory: URL) {
+    /// - Parameters:
+    ///   - cacheDirectory: the folder for cached builds (created when needed).
+    ///   - sandbox: the sandbox candidates are built in.
+    package init(cacheDirectory: URL, sandbox: Sandbox) {
         self.cacheDirectory = cacheDirectory
+        self.sandbox = sandbox
     }
 
-    private static let compileTimeout: Duration = .seconds(180)
-
-    /// A hash of everything a worker's common part depends on.
-    func commonKey(task: KernelTask) async throws(HarnessError) -> String {
-        var hasher = SHA256()
-        hasher.update(data: try HarnessResources.contents(of: "kiln_driver.c"))
-        hasher.update(data: try HarnessResources.contents(of: "kiln_task.h"))
-        hasher.update(data: Data(task.contentHash.utf8))
-        hasher.update(data: Data(try await compilerVersion(task.build.compiler).utf8))
-        return hex(hasher.finalize())
-    }
+    static let compileTimeout: Duration = .seconds(180)
+    private static let harnessFiles = ["kiln_monitor.c", "kiln_runner.c", "kiln_arena.h", "kiln_task.h"]
+    /// Flags every worker links with: symbols bound at start (no lazy binding later), a read-only GOT, and
+    /// a stack that is never executable.
+    static let workerLinkFlags = ["-fopenmp", "-Wl,-z,now", "-Wl,-z,relro", "-Wl,-z,noexecstack"]
 
     /// The first line of `compiler --version`, which goes into every build hash.
     package func compilerVersion(_ compiler: String) async throws(HarnessError) -> String {
-        let result = try await CommandRunner.run(compiler, ["--version"], timeout: .seconds(30))
+        let result = try await harnessRun(compiler, ["--version"], timeout: .seconds(30))
         guard result.isSuccess else {
             throw HarnessError(
                 .toolMissing,
@@ -65,6 +72,24 @@ package struct Builder: Sendable {
             )
         }
         return String(result.output.split(separator: "\n").first ?? "")
+    }
+
+    /// A hash of everything a task's monitor and workers have in common.
+    func commonKey(task: KernelTask) async throws(HarnessError) -> String {
+        var hasher = SHA256()
+        for name in Self.harnessFiles { hasher.update(data: try HarnessResources.contents(of: name)) }
+        hasher.update(data: Data(try sandboxSourceHash().utf8))
+        hasher.update(data: Data(task.contentHash.utf8))
+        hasher.update(data: Data(try await compilerVersion(task.build.compiler).utf8))
+        return hex(hasher.finalize())
+    }
+
+    /// Builds (or reuses) the task's monitor: Kiln's driver, the jail and the task's instance file.
+    /// - Parameter task: the task.
+    /// - Returns: the monitor executable.
+    /// - Throws: ``HarnessError`` `.taskBroken` when the instance file does not build.
+    package func monitor(task: KernelTask) async throws(HarnessError) -> URL {
+        try await commonObjects(task: task).monitor
     }
 
     /// Builds (or reuses) the worker that runs the task's oracle or baseline.
@@ -77,87 +102,115 @@ package struct Builder: Sendable {
         let source = role == .oracle ? task.oracle : task.baseline
         let flags = role == .oracle ? task.build.oracleFlags : task.build.baselineFlags
         let text = try readText(task.url(of: source))
-        switch try await worker(task: task, source: text, flags: flags, checkSymbols: false, displayName: source) {
-        case .built(let worker, _):
-            return worker
-        case .rejected(let rejection):
+        let common = try await commonObjects(task: task)
+        let key = workerKey(common: common, source: text, flags: flags, kind: "trusted")
+        let final = cacheDirectory.appending(path: "build/worker-\(key)")
+        let workerURL = final.appending(path: "worker")
+        if FileManager.default.isExecutableFile(atPath: workerURL.path) { return workerURL }
+        let scratch = try makeScratch()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let resources = try HarnessResources.directory()
+        let compile = try await harnessRun(
+            task.build.compiler,
+            flags + [
+                "-fopenmp", "-I", resources.path, "-I", task.folder.path, "-include", task.url(of: task.header).path,
+                "-c", task.url(of: source).path, "-o", "implementation.o",
+            ],
+            timeout: Self.compileTimeout,
+            directory: scratch
+        )
+        let link =
+            compile.isSuccess
+            ? try await harnessRun(
+                task.build.compiler,
+                Self.workerLinkFlags + [common.runner.path, common.instance.path, "implementation.o", "-o", "worker"]
+                    + task.build.link,
+                timeout: Self.compileTimeout,
+                directory: scratch
+            ) : compile
+        guard compile.isSuccess, link.isSuccess else {
             throw HarnessError(
                 .taskBroken,
-                "the task's \(role.rawValue) (\(source)) does not build: \(rejection.message)"
+                "the task's \(role.rawValue) (\(source)) does not build:\n\(BuildLog.firstErrors(compile.output + link.output))"
             )
         }
+        try publish(scratch, as: final)
+        return workerURL
     }
 
-    /// Builds (or reuses) a candidate's worker, after checking the candidate cannot run code of its own
-    /// outside its entry point.
+    /// Builds (or reuses) a candidate's worker inside the sandbox, after checking its includes and that
+    /// it cannot run code of its own outside its entry point.
     /// - Parameters:
     ///   - task: the task.
     ///   - source: the candidate's C source.
     ///   - flags: the compiler flags, tunable defines included.
     ///   - displayName: the candidate's name in compiler messages.
     /// - Returns: the worker, or why the candidate was rejected.
-    /// - Throws: ``HarnessError`` when the compiler or the cache folder fails.
+    /// - Throws: ``HarnessError`` when the compiler, the sandbox or the cache folder fails.
     package func candidateWorker(task: KernelTask, source: String, flags: [String], displayName: String)
         async throws(HarnessError) -> CandidateBuild
     {
-        try await worker(task: task, source: source, flags: flags, checkSymbols: true, displayName: displayName)
-    }
-
-    private func worker(
-        task: KernelTask,
-        source: String,
-        flags: [String],
-        checkSymbols: Bool,
-        displayName: String
-    ) async throws(HarnessError) -> CandidateBuild {
         let common = try await commonObjects(task: task)
-        var hasher = SHA256()
-        hasher.update(data: Data(common.key.utf8))
-        hasher.update(data: Data(source.utf8))
-        hasher.update(data: Data(flags.joined(separator: "\u{1}").utf8))
-        hasher.update(data: Data((checkSymbols ? "checked" : "trusted").utf8))
-        let key = hex(hasher.finalize())
+        let key = workerKey(common: common, source: source, flags: flags, kind: "candidate-\(sandbox.mode.rawValue)")
         let final = cacheDirectory.appending(path: "build/worker-\(key)")
         let workerURL = final.appending(path: "worker")
         if FileManager.default.isExecutableFile(atPath: workerURL.path) {
             let log = (try? String(contentsOf: final.appending(path: "build.log"), encoding: .utf8)) ?? ""
             return .built(worker: workerURL, log: log)
         }
+        if let problem = IncludeCheck.problem(in: source, file: displayName) {
+            return .rejected(BuildRejection(kind: .forbiddenInclude, message: problem, log: problem))
+        }
         let scratch = try makeScratch()
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let sourceURL = scratch.appending(path: "candidate.c")
-        try write(Data(source.utf8), to: sourceURL)
-        let resources = try HarnessResources.directory()
-        let compile = try await CommandRunner.run(
-            task.build.compiler,
-            flags + [
-                "-fopenmp", "-fmax-errors=10", "-I", resources.path, "-I", task.folder.path, "-include",
-                task.url(of: task.header).path, "-c", sourceURL.path, "-o", "candidate.o",
-            ],
-            timeout: Self.compileTimeout,
-            directory: scratch
+        let build = try CandidateBuildFolder(
+            scratch: scratch,
+            isolated: sandbox.mode == .isolated,
+            task: task,
+            source: source,
+            common: common
         )
-        var log = compile.output.replacingOccurrences(of: sourceURL.path, with: displayName)
+        let compiler = try CompilerLocation.find(task.build.compiler)
+        let jail = build.jail(compiler: compiler)
+        let compile = try await jailed(
+            compiler.command,
+            flags + [
+                "-fopenmp", "-fmax-errors=10", "-I", build.includeInside, "-include",
+                "\(build.includeInside)/\(task.header)", "-c", build.sourceInside, "-o", build.objectInside,
+            ],
+            jail: jail
+        )
+        var log = compile.output.replacingOccurrences(of: build.sourceInside, with: displayName)
         if compile.hasTimedOut {
             return .rejected(
                 BuildRejection(kind: .compileTimeout, message: "the compiler did not finish in 180 s", log: log)
             )
         }
         guard compile.isSuccess else {
-            return .rejected(
-                BuildRejection(kind: .compileError, message: BuildLog.firstErrors(log), log: log)
-            )
+            return .rejected(BuildRejection(kind: .compileError, message: BuildLog.firstErrors(log), log: log))
         }
-        let objectURL = scratch.appending(path: "candidate.o")
-        if checkSymbols, let rejection = try await SymbolCheck.inspect(object: objectURL, entryPoint: task.entryPoint) {
+        guard FileManager.default.fileExists(atPath: build.object.path) else {
+            let message =
+                "the compiler made no object file: flags such as -fsyntax-only, -E or -S stop it before one is written"
+            return .rejected(BuildRejection(kind: .compileError, message: message, log: log))
+        }
+        if let rejection = try await SymbolCheck.inspect(
+            object: build.objectInside,
+            entryPoint: task.entryPoint,
+            run: {
+                (arguments: [String]) async throws(HarnessError) -> ProcessRunner.Output in
+                try await self.jailed("readelf", arguments, jail: jail)
+            }
+        ) {
             return .rejected(rejection)
         }
-        let link = try await CommandRunner.run(
-            task.build.compiler,
-            ["-fopenmp", "-Wl,-z,now", common.driver.path, common.instance.path, objectURL.path, "-o", "worker"]
-                + task.build.link,
-            timeout: Self.compileTimeout,
-            directory: scratch
+        let link = try await jailed(
+            compiler.command,
+            Self.workerLinkFlags + [
+                "\(build.linkInside)/runner.o", "\(build.linkInside)/instance.o", build.objectInside, "-o",
+                "\(build.outputInside)/worker",
+            ] + task.build.link,
+            jail: jail
         )
         log += link.output
         guard link.isSuccess else {
@@ -168,36 +221,61 @@ package struct Builder: Sendable {
                 ? "the candidate does not define '\(task.entryPoint)'" : BuildLog.firstErrors(link.output)
             return .rejected(BuildRejection(kind: kind, message: message, log: log))
         }
-        try write(Data(log.utf8), to: scratch.appending(path: "build.log"))
-        try? FileManager.default.removeItem(at: sourceURL)
-        try? FileManager.default.removeItem(at: objectURL)
-        try publish(scratch, as: final)
+        let published = try makeScratch()
+        defer { try? FileManager.default.removeItem(at: published) }
+        do {
+            try FileManager.default.moveItem(
+                at: build.output.appending(path: "worker"),
+                to: published.appending(path: "worker")
+            )
+        } catch {
+            throw HarnessError(.io, "cannot move the candidate's worker out of its build folder", underlying: error)
+        }
+        try write(Data(log.utf8), to: published.appending(path: "build.log"))
+        try publish(published, as: final)
         return .built(worker: workerURL, log: log)
     }
 
-    private struct Common {
+    // MARK: - Common objects
+
+    struct Common {
         var key: String
-        var driver: URL
-        var instance: URL
+        var folder: URL
+        var runner: URL { folder.appending(path: "runner.o") }
+        var instance: URL { folder.appending(path: "instance.o") }
+        var monitor: URL { folder.appending(path: "monitor") }
+    }
+
+    private func workerKey(common: Common, source: String, flags: [String], kind: String) -> String {
+        var hasher = SHA256()
+        hasher.update(data: Data(common.key.utf8))
+        hasher.update(data: Data(source.utf8))
+        hasher.update(data: Data(flags.joined(separator: "\u{1}").utf8))
+        hasher.update(data: Data(kind.utf8))
+        return hex(hasher.finalize())
     }
 
     private func commonObjects(task: KernelTask) async throws(HarnessError) -> Common {
         let key = try await commonKey(task: task)
-        let final = cacheDirectory.appending(path: "build/common-\(key)")
-        let common = Common(
-            key: key,
-            driver: final.appending(path: "driver.o"),
-            instance: final.appending(path: "instance.o")
-        )
-        if FileManager.default.fileExists(atPath: common.instance.path) { return common }
+        let common = Common(key: key, folder: cacheDirectory.appending(path: "build/common-\(key)"))
+        if FileManager.default.isExecutableFile(atPath: common.monitor.path) { return common }
         let scratch = try makeScratch()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let resources = try HarnessResources.directory()
+        let jailSources = try sandboxSources()
         let steps: [(String, [String])] = [
             (
-                "driver.o",
-                ["-O2", "-fopenmp", "-I", resources.path, "-c", resources.appending(path: "kiln_driver.c").path]
+                "runner.o",
+                ["-O2", "-fopenmp", "-I", resources.path, "-c", resources.appending(path: "kiln_runner.c").path]
             ),
+            (
+                "monitor.o",
+                [
+                    "-O2", "-I", resources.path, "-I", jailSources.path, "-c",
+                    resources.appending(path: "kiln_monitor.c").path,
+                ]
+            ),
+            ("jail.o", ["-O2", "-I", jailSources.path, "-c", jailSources.appending(path: "kiln_jail.c").path]),
             (
                 "instance.o",
                 [
@@ -205,21 +283,43 @@ package struct Builder: Sendable {
                     task.url(of: task.instance).path,
                 ]
             ),
+            (
+                "monitor",
+                [
+                    "-fopenmp", "monitor.o", "jail.o", "instance.o",
+                    "-Wl,--defsym,\(task.entryPoint)=kiln_monitor_no_entry_point",
+                ] + task.build.link
+            ),
         ]
         for (output, arguments) in steps {
-            let result = try await CommandRunner.run(
+            let result = try await harnessRun(
                 task.build.compiler,
                 arguments + ["-o", output],
                 timeout: Self.compileTimeout,
                 directory: scratch
             )
             guard result.isSuccess else {
-                let what = output == "driver.o" ? "Kiln's driver" : "the task's instance file (\(task.instance))"
-                throw HarnessError(.taskBroken, "\(what) does not compile:\n\(BuildLog.firstErrors(result.output))")
+                let what =
+                    output == "instance.o" || output == "monitor"
+                    ? "the task's instance file (\(task.instance))"
+                    : "Kiln's \(output.replacingOccurrences(of: ".o", with: ""))"
+                throw HarnessError(.taskBroken, "\(what) does not build:\n\(BuildLog.firstErrors(result.output))")
             }
         }
-        try publish(scratch, as: final)
+        try publish(scratch, as: common.folder)
         return common
+    }
+
+    // MARK: - Helpers
+
+    private func jailed(_ program: String, _ arguments: [String], jail: Jail) async throws(HarnessError)
+        -> ProcessRunner.Output
+    {
+        do {
+            return try await sandbox.run(program, arguments, jail: jail, timeout: Self.compileTimeout)
+        } catch {
+            throw HarnessError(sandboxError: error)
+        }
     }
 
     private func makeScratch() throws(HarnessError) -> URL {
@@ -248,6 +348,36 @@ package struct Builder: Sendable {
 package enum TrustedRole: String, Sendable {
     case oracle
     case baseline
+}
+
+/// Runs a trusted tool (the compiler on Kiln's or the task's own sources, the probe), mapping failures.
+func harnessRun(
+    _ executable: String,
+    _ arguments: [String],
+    timeout: Duration,
+    directory: URL? = nil
+) async throws(HarnessError) -> ProcessRunner.Output {
+    do {
+        return try await ProcessRunner.run(executable, arguments, timeout: timeout, directory: directory)
+    } catch {
+        throw HarnessError(sandboxError: error)
+    }
+}
+
+func sandboxSources() throws(HarnessError) -> URL {
+    do {
+        return try Sandbox.sourceDirectory()
+    } catch {
+        throw HarnessError(sandboxError: error)
+    }
+}
+
+func sandboxSourceHash() throws(HarnessError) -> String {
+    do {
+        return try Sandbox.sourceHash()
+    } catch {
+        throw HarnessError(sandboxError: error)
+    }
 }
 
 func readText(_ url: URL) throws(HarnessError) -> String {

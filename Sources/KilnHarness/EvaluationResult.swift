@@ -16,8 +16,9 @@ package enum Verdict: String, Codable, Sendable, Hashable {
     case crashed
     /// A call ran past its deadline; its process group was killed.
     case timedOut = "timed_out"
-    /// The candidate broke a rule of the harness: modified inputs, kept working after returning,
-    /// made a forbidden system call, tampered with the timer, or would run code outside its entry point.
+    /// The candidate broke a rule of the harness: modified inputs, kept working after returning, made a
+    /// forbidden system call, forged its done signal, would run code outside its entry point, included
+    /// files it may not see, or asked for executable memory.
     case integrityViolation = "integrity_violation"
 }
 
@@ -61,6 +62,14 @@ package struct ShapeResult: Codable, Sendable, Hashable {
     package var bytes: Double
     /// Remarks: timing inconsistencies seen, noise, and the like.
     package var notes: [String]
+    /// The candidate's CPU time over its wall time per timed call (median): the cores it kept busy.
+    package var coresUsed: Double? = nil
+    /// The OpenMP threads the candidate's worker started with.
+    package var workerThreads: Int? = nil
+    /// The baseline's median CPU time per timed call, seconds (all its threads, from the kernel's accounting).
+    package var baselineCPUSeconds: Double? = nil
+    /// The candidate's median CPU time per timed call, seconds.
+    package var candidateCPUSeconds: Double? = nil
 }
 
 /// Everything an evaluation of one candidate found.
@@ -97,13 +106,79 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     package var wallSeconds: Double
     /// When it was measured.
     package var measuredAt: Date
+    /// False when the candidate ran without Kiln's sandbox (`--unsafe-no-sandbox`): its figures could
+    /// have been forged.
+    package var isSandboxed: Bool = true
 
     /// The process exit code `kiln eval` uses for this verdict.
     package var exitCode: Int32 { verdict.exitCode }
 
     private enum CodingKeys: String, CodingKey {
         case correct, verdict, failure, geomeanSpeedup, shapes, task, candidate, configuration, flags, buildLog
-        case machine, contentHash, isCached, seed, wallSeconds, measuredAt
+        case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed
+    }
+
+    /// Creates a result.
+    package init(
+        correct: Bool,
+        verdict: Verdict,
+        failure: String?,
+        geomeanSpeedup: Double?,
+        shapes: [ShapeResult],
+        task: String,
+        candidate: String,
+        configuration: TunableConfiguration,
+        flags: [String],
+        buildLog: String,
+        machine: MachineProfile,
+        contentHash: String,
+        isCached: Bool,
+        seed: UInt64,
+        wallSeconds: Double,
+        measuredAt: Date,
+        isSandboxed: Bool = true
+    ) {
+        self.correct = correct
+        self.verdict = verdict
+        self.failure = failure
+        self.geomeanSpeedup = geomeanSpeedup
+        self.shapes = shapes
+        self.task = task
+        self.candidate = candidate
+        self.configuration = configuration
+        self.flags = flags
+        self.buildLog = buildLog
+        self.machine = machine
+        self.contentHash = contentHash
+        self.isCached = isCached
+        self.seed = seed
+        self.wallSeconds = wallSeconds
+        self.measuredAt = measuredAt
+        self.isSandboxed = isSandboxed
+    }
+
+    /// Decodes a result; results journaled before the sandbox existed read as sandboxed.
+    /// - Parameter decoder: the decoder.
+    /// - Throws: a decoding error.
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        correct = try container.decode(Bool.self, forKey: .correct)
+        verdict = try container.decode(Verdict.self, forKey: .verdict)
+        failure = try container.decodeIfPresent(String.self, forKey: .failure)
+        geomeanSpeedup = try container.decodeIfPresent(Double.self, forKey: .geomeanSpeedup)
+        shapes = try container.decode([ShapeResult].self, forKey: .shapes)
+        task = try container.decode(String.self, forKey: .task)
+        candidate = try container.decode(String.self, forKey: .candidate)
+        configuration = try container.decode(TunableConfiguration.self, forKey: .configuration)
+        flags = try container.decode([String].self, forKey: .flags)
+        buildLog = try container.decode(String.self, forKey: .buildLog)
+        machine = try container.decode(MachineProfile.self, forKey: .machine)
+        contentHash = try container.decode(String.self, forKey: .contentHash)
+        isCached = try container.decode(Bool.self, forKey: .isCached)
+        seed = try container.decode(UInt64.self, forKey: .seed)
+        wallSeconds = try container.decode(Double.self, forKey: .wallSeconds)
+        measuredAt = try container.decode(Date.self, forKey: .measuredAt)
+        isSandboxed = try container.decodeIfPresent(Bool.self, forKey: .isSandboxed) ?? true
     }
 
     /// Encodes the result; `failure` and `geomean_speedup` are always present, as null when absent.
@@ -127,6 +202,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         try container.encode(seed, forKey: .seed)
         try container.encode(wallSeconds, forKey: .wallSeconds)
         try container.encode(measuredAt, forKey: .measuredAt)
+        try container.encode(isSandboxed, forKey: .isSandboxed)
     }
 }
 

@@ -1,8 +1,8 @@
 import Crypto
 package import Foundation
+package import KilnSandbox
 package import KilnTask
 package import Logging
-import Subprocess
 
 /// How thoroughly an evaluation checks and times.
 package struct EvaluationOptions: Sendable, Hashable {
@@ -20,7 +20,8 @@ package struct EvaluationOptions: Sendable, Hashable {
     package var warmups = 1
     /// Overrides the task's per-call deadline.
     package var callTimeout: Duration?
-    /// Fixes the input seeds (for reproducing a run); nil draws fresh ones.
+    /// Fixes the input seeds (for reproducing a run: the sets are then predictable); nil draws each set's
+    /// seed from the system's cryptographic generator when that set is made.
     package var seed: UInt64?
     /// Reuse an identical earlier evaluation's result.
     package var usesCache = true
@@ -85,16 +86,42 @@ package enum EvaluationEvent: Sendable {
 package struct Evaluator: Sendable {
     /// The folder for builds, cached results and the machine profile.
     package var cacheDirectory: URL
+    /// How candidates run: in Kiln's sandbox (the default), or without one (`--unsafe-no-sandbox`).
+    package var sandboxMode: Sandbox.Mode
     /// Where diagnostics go.
     package var logger: Logger
 
     /// Creates an evaluator.
     /// - Parameters:
     ///   - cacheDirectory: the cache folder (created when needed).
+    ///   - sandboxMode: how candidates run.
     ///   - logger: the logger.
-    package init(cacheDirectory: URL, logger: Logger = Logger(label: "kiln.harness")) {
+    package init(
+        cacheDirectory: URL,
+        sandboxMode: Sandbox.Mode = .isolated,
+        logger: Logger = Logger(label: "kiln.harness")
+    ) {
         self.cacheDirectory = cacheDirectory
+        self.sandboxMode = sandboxMode
         self.logger = logger
+    }
+
+    /// The sandbox, its launcher built, after checking one can be made here.
+    /// - Parameter compiler: the C compiler that builds the launcher.
+    /// - Returns: the sandbox.
+    /// - Throws: ``HarnessError`` `.sandboxUnavailable` when none can be made and the mode requires one.
+    package func sandbox(compiler: String = "gcc") async throws(HarnessError) -> Sandbox {
+        do {
+            let sandbox = try await Sandbox.prepare(
+                cacheDirectory: cacheDirectory,
+                mode: sandboxMode,
+                compiler: compiler
+            )
+            try await sandbox.requireAvailable()
+            return sandbox
+        } catch {
+            throw HarnessError(sandboxError: error)
+        }
     }
 
     /// The flags a configuration builds with: its flag set (or the task's defaults) and its defines.
@@ -140,16 +167,30 @@ package struct Evaluator: Sendable {
         let space = try TunableSpace.parse(source: request.source, file: request.candidateName)
         let flags = Self.flags(task: task, space: space, configuration: request.configuration)
         let profile = try await MachineProbe(cacheDirectory: cacheDirectory, compiler: task.build.compiler).profile()
-        let builder = Builder(cacheDirectory: cacheDirectory)
+        let sandbox = try await sandbox(compiler: task.build.compiler)
+        let builder = Builder(cacheDirectory: cacheDirectory, sandbox: sandbox)
         let compilerVersion = try await builder.compilerVersion(task.build.compiler)
         let key = cacheKey(request, flags: flags, profile: profile, compilerVersion: compilerVersion)
-        let cache = ResultCache(directory: cacheDirectory.appending(path: "results"))
-        if request.options.usesCache, var cached = cache.load(key: key) {
-            cached.isCached = true
-            cached.candidate = request.candidateName
-            return cached
+        let cache = ResultCache(
+            directory: cacheDirectory.appending(path: "results"),
+            key: try CacheAuthentication.key(in: cacheDirectory)
+        )
+        if request.options.usesCache {
+            switch cache.load(key: key) {
+            case .hit(var cached):
+                cached.isCached = true
+                cached.candidate = request.candidateName
+                return cached
+            case .forged:
+                logger.warning(
+                    "a cached result failed its authentication and was refused; measuring again",
+                    metadata: ["kiln.cache.key": "\(key)"]
+                )
+            case .miss:
+                break
+            }
         }
-        let seed = request.options.seed ?? UInt64.random(in: 0...UInt64.max)
+        let seed = request.options.seed ?? 0
         var result = EvaluationResult(
             correct: false,
             verdict: .buildFailed,
@@ -166,7 +207,8 @@ package struct Evaluator: Sendable {
             isCached: false,
             seed: seed,
             wallSeconds: 0,
-            measuredAt: Date()
+            measuredAt: Date(),
+            isSandboxed: sandboxMode == .isolated
         )
         func finish(_ result: inout EvaluationResult) -> EvaluationResult {
             let elapsed = clock.now - started
@@ -180,6 +222,7 @@ package struct Evaluator: Sendable {
         }
 
         events(.building)
+        let monitor = try await builder.monitor(task: task)
         let oracle = try await builder.trustedWorker(task: task, role: .oracle)
         let baseline = try await builder.trustedWorker(task: task, role: .baseline)
         let candidate: URL
@@ -194,12 +237,14 @@ package struct Evaluator: Sendable {
             result.buildLog = String(log.prefix(20_000))
         case .rejected(let rejection):
             result.buildLog = String(rejection.log.prefix(20_000))
-            result.verdict = rejection.kind == .forbiddenSymbols ? .integrityViolation : .buildFailed
+            result.verdict =
+                rejection.kind == .forbiddenSymbols || rejection.kind == .forbiddenInclude
+                ? .integrityViolation : .buildFailed
             result.failure = rejection.message
             return finish(&result)
         }
 
-        var seeds = SeedGenerator(seed: seed)
+        var seeds = InputSeeds(fixed: request.options.seed)
         var failed = false
         for (index, shape) in request.shapes.enumerated() {
             events(.shapeStarted(shape.name, index: index, of: request.shapes.count))
@@ -211,6 +256,7 @@ package struct Evaluator: Sendable {
                 (shapeResult, verdict, reason) = try await runShape(
                     shape,
                     task: task,
+                    monitor: monitor,
                     workers: (oracle, baseline, candidate),
                     profile: profile,
                     options: request.options,
@@ -243,11 +289,12 @@ package struct Evaluator: Sendable {
     private func runShape(
         _ shape: Shape,
         task: KernelTask,
+        monitor: URL,
         workers: (oracle: URL, baseline: URL, candidate: URL),
         profile: MachineProfile,
         options: EvaluationOptions,
         isTimed: Bool,
-        seeds: inout SeedGenerator
+        seeds: inout InputSeeds
     ) async throws -> (ShapeResult, Verdict?, String?) {
         let logs = cacheDirectory.appending(path: "logs")
         try? FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -256,23 +303,30 @@ package struct Evaluator: Sendable {
         defer { for url in logURLs { try? FileManager.default.removeItem(at: url) } }
         let limits = WorkerLimits(memoryMB: task.limits.memoryMB)
         let callTimeout = options.callTimeout ?? task.limits.callTimeout
+        let mode = sandboxMode
         var localSeeds = seeds
-        let outer: ((ShapeOutcome, WorkerEnd), WorkerEnd) = try await WorkerSession.with(
-            executable: workers.oracle,
+        let outcome: ShapeOutcome = try await MonitorSession.with(
+            monitor: monitor,
+            worker: workers.oracle,
             shape: shape,
             limits: limits,
+            sandbox: mode,
             logURL: logURLs[0]
-        ) { oracle -> (ShapeOutcome, WorkerEnd) in
-            let middle: ((ShapeOutcome, WorkerEnd), WorkerEnd) = try await WorkerSession.with(
-                executable: workers.baseline,
+        ) { oracle -> ShapeOutcome in
+            try await MonitorSession.with(
+                monitor: monitor,
+                worker: workers.baseline,
                 shape: shape,
                 limits: limits,
+                sandbox: mode,
                 logURL: logURLs[1]
-            ) { baseline -> (ShapeOutcome, WorkerEnd) in
-                try await WorkerSession.with(
-                    executable: workers.candidate,
+            ) { baseline -> ShapeOutcome in
+                try await MonitorSession.with(
+                    monitor: monitor,
+                    worker: workers.candidate,
                     shape: shape,
                     limits: limits,
+                    sandbox: mode,
                     logURL: logURLs[2]
                 ) { candidate -> ShapeOutcome in
                     let run = ShapeRun(
@@ -289,9 +343,7 @@ package struct Evaluator: Sendable {
                     return try await run.run(seeds: &localSeeds)
                 }
             }
-            return middle.0
         }
-        let (outcome, candidateEnd) = outer.0
         seeds = localSeeds
         switch outcome {
         case .passed(let result):
@@ -300,52 +352,73 @@ package struct Evaluator: Sendable {
             result.correct = false
             result.failure = reason
             return (result, verdict, reason)
-        case .candidateDied(var result, let phase):
-            let (verdict, reason) = Self.describe(candidateEnd, phase: phase, timeout: callTimeout)
+        case .candidateDied(var result, let death):
+            let log = (try? String(contentsOf: logURLs[2], encoding: .utf8)) ?? ""
+            let (verdict, reason) = Self.describe(death, log: log)
             result.correct = false
             result.failure = reason
             return (result, verdict, reason)
         }
     }
 
-    /// Turns the way a candidate's process ended into a verdict and a one-line reason.
-    static func describe(_ end: WorkerEnd, phase: String, timeout: Duration) -> (Verdict, String) {
-        let printed =
-            end.log.isEmpty ? "" : "; it printed: \(end.log.suffix(300).replacingOccurrences(of: "\n", with: " | "))"
-        if end.hasTimedOut {
+    /// A duration in seconds or milliseconds, for messages.
+    static func format(_ duration: Duration) -> String {
+        duration.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))
+    }
+
+    /// Turns the way a worker ended into a verdict and a one-line reason.
+    static func describe(_ death: WorkerDeath, log: String) -> (Verdict, String) {
+        let printed = log.isEmpty ? "" : "; it printed: \(log.suffix(300).replacingOccurrences(of: "\n", with: " | "))"
+        let phase =
+            switch death.phase {
+            case "start-up": "during start-up, before its entry point was called"
+            case "freeze": "while being frozen after a call"
+            default: "during a call"
+            }
+        if let number = death.syscall {
+            let name = SyscallNames.name(number).map { "\($0), number \(number)" } ?? "number \(number)"
             return (
-                .timedOut,
-                "did not finish \(phase) within \(timeout.formatted(.units(allowed: [.seconds, .milliseconds], width: .abbreviated))); its process group was killed"
+                .integrityViolation,
+                "made a forbidden system call (\(name)) \(phase) and was stopped by Kiln's sandbox: a candidate may compute, allocate memory that is not executable, use threads, and read the clock, but not start processes, open files, use sockets, io_uring or shared memory, or signal other processes"
             )
         }
-        switch end.status {
+        switch death.status {
         case .signaled(let signal):
             switch signal {
             case 31:
                 return (
                     .integrityViolation,
-                    "killed by Kiln's sandbox during \(phase): it made a forbidden system call (starting a process, running a program, networking, or inspecting another process)"
+                    "was stopped by Kiln's sandbox \(phase): it made a forbidden system call with SIGSYS blocked"
                 )
-            case 24: return (.timedOut, "ran out of CPU time during \(phase)")
-            case 11: return (.crashed, "crashed with a segmentation fault (SIGSEGV) during \(phase)\(printed)")
-            case 7: return (.crashed, "crashed with a bus error (SIGBUS) during \(phase)\(printed)")
-            case 8: return (.crashed, "crashed with an arithmetic exception (SIGFPE) during \(phase)\(printed)")
-            case 4: return (.crashed, "crashed with an illegal instruction (SIGILL) during \(phase)\(printed)")
-            case 6: return (.crashed, "aborted (SIGABRT) during \(phase)\(printed)")
+            case 24: return (.timedOut, "ran out of CPU time \(phase)")
+            case 25: return (.crashed, "wrote more than its log may hold (SIGXFSZ) \(phase)")
+            case 11: return (.crashed, "crashed with a segmentation fault (SIGSEGV) \(phase)\(printed)")
+            case 7: return (.crashed, "crashed with a bus error (SIGBUS) \(phase)\(printed)")
+            case 8: return (.crashed, "crashed with an arithmetic exception (SIGFPE) \(phase)\(printed)")
+            case 4: return (.crashed, "crashed with an illegal instruction (SIGILL) \(phase)\(printed)")
+            case 6: return (.crashed, "aborted (SIGABRT) \(phase)\(printed)")
+            case 9 where death.phase == "freeze":
+                return (.integrityViolation, "did not stop when Kiln froze it after a call, and was killed")
             case 9:
                 return (
-                    .crashed, "was killed (SIGKILL) during \(phase), perhaps by the system for using too much memory"
+                    .crashed,
+                    "was killed (SIGKILL) \(phase), perhaps by the system for using too much memory\(printed)"
                 )
-            default: return (.crashed, "was killed by signal \(signal) during \(phase)\(printed)")
+            default: return (.crashed, "was killed by signal \(signal) \(phase)\(printed)")
             }
         case .exited(let code):
             if code == 0 {
                 return (
                     .integrityViolation,
-                    "ended its process (exit status 0) during \(phase): a candidate must return from its entry point, never exit"
+                    "ended its process (exit status 0) \(phase): a candidate must return from its entry point, never exit"
                 )
             }
-            return (.crashed, "ended its process with exit status \(code) during \(phase)\(printed)")
+            let hint =
+                death.phase == "start-up"
+                ? " (is its static or thread-local data larger than the task's memory limit?)" : ""
+            return (.crashed, "ended its process with exit status \(code) \(phase)\(hint)\(printed)")
+        case .lost:
+            return (.crashed, "vanished \(phase)\(printed)")
         }
     }
 
@@ -358,9 +431,10 @@ package struct Evaluator: Sendable {
         var hasher = SHA256()
         let options = request.options
         let parts: [String] = [
-            "kiln-evaluation-v1", request.task.contentHash, request.source, flags.joined(separator: " "),
+            "kiln-evaluation-v2", request.task.contentHash, request.source, flags.joined(separator: " "),
             request.shapes.map(\.driverSpec).joined(separator: "\n"), profile.fingerprint, compilerVersion,
             "\(options.minPairs) \(options.maxPairs) \(options.targetSpread) \(options.warmups) \(options.isCorrectnessOnly)",
+            "\(options.noisySpread) \(options.shapeTimeBudget)", sandboxMode.rawValue,
             options.seed.map(String.init) ?? "fresh", options.callTimeout.map { "\($0)" } ?? "task",
         ]
         for part in parts {

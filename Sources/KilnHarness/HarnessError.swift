@@ -1,3 +1,5 @@
+package import KilnSandbox
+
 /// A failure of Kiln itself or of its environment (not of a candidate, whose failures are verdicts).
 package struct HarnessError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is.
@@ -13,6 +15,8 @@ package struct HarnessError: Error, Sendable, CustomStringConvertible {
         package static let probeFailed = Code(rawValue: "probe failed")
         /// A candidate file to evaluate does not exist or cannot be read.
         package static let candidateNotFound = Code(rawValue: "candidate not found")
+        /// No sandbox can be made on this machine, and `--unsafe-no-sandbox` was not given.
+        package static let sandboxUnavailable = Code(rawValue: "sandbox unavailable")
         /// The work was cancelled (Ctrl-C); not a failure of anything.
         package static let cancelled = Code(rawValue: "cancelled")
         /// Something Kiln did not expect; a bug.
@@ -37,6 +41,20 @@ package struct HarnessError: Error, Sendable, CustomStringConvertible {
         self.code = code
         self.message = message
         self.underlying = underlying
+    }
+
+    /// The harness's form of a process or sandbox failure.
+    /// - Parameter sandboxError: the failure.
+    package init(sandboxError: SandboxError) {
+        let code: Code =
+            switch sandboxError.code {
+            case .unavailable: .sandboxUnavailable
+            case .toolMissing: .toolMissing
+            case .io: .io
+            case .cancelled: .cancelled
+            default: .internal
+            }
+        self.init(code, sandboxError.message, underlying: sandboxError.underlying)
     }
 
     package var description: String {

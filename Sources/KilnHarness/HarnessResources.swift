@@ -1,8 +1,9 @@
 import Foundation
 
-/// The C sources the harness ships: the evaluation driver, the task interface and the probe.
+/// The C sources the harness ships: the monitor, the worker's runner, their shared arena, the task
+/// interface and the probe.
 enum HarnessResources {
-    /// The folder holding `kiln_driver.c`, `kiln_task.h` and `kiln_probe.c`.
+    /// The folder holding `kiln_monitor.c`, `kiln_runner.c`, `kiln_arena.h`, `kiln_task.h` and `kiln_probe.c`.
     static func directory() throws(HarnessError) -> URL {
         guard let url = Bundle.module.url(forResource: "c", withExtension: nil) else {
             throw HarnessError(

@@ -1,4 +1,5 @@
 package import Foundation
+import KilnSandbox
 
 #if canImport(Glibc)
 import Glibc
@@ -25,8 +26,9 @@ package struct MachineProbe: Sendable {
     /// The cached profile, when there is one for this machine.
     /// - Returns: the profile, or nil.
     package func cached() -> MachineProfile? {
-        guard let data = try? Data(contentsOf: cacheURL),
-            let profile = try? Self.decoder.decode(MachineProfile.self, from: data)
+        guard let data = try? Data(contentsOf: cacheURL), let key = try? CacheAuthentication.key(in: cacheDirectory),
+            let body = CacheAuthentication.open(data, key: key),
+            let profile = try? Self.decoder.decode(MachineProfile.self, from: body)
         else { return nil }
         guard profile.threads == ProcessInfo.processInfo.activeProcessorCount else { return nil }
         return profile
@@ -82,7 +84,7 @@ package struct MachineProbe: Sendable {
             throw HarnessError(.io, "cannot create \(folder.path); is the cache folder writable?", underlying: error)
         }
         let source = try HarnessResources.directory().appending(path: "kiln_probe.c")
-        let build = try await CommandRunner.run(
+        let build = try await harnessRun(
             compiler,
             ["-O2", "-march=native", "-fopenmp", source.path, "-o", "probe", "-lm"],
             timeout: .seconds(120),
@@ -94,7 +96,7 @@ package struct MachineProbe: Sendable {
                 "the machine probe does not compile:\n\(BuildLog.firstErrors(build.output))"
             )
         }
-        let run = try await CommandRunner.run(
+        let run = try await harnessRun(
             folder.appending(path: "probe").path,
             [],
             timeout: .seconds(120),
@@ -122,7 +124,8 @@ package struct MachineProbe: Sendable {
             encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.dateEncodingStrategy = .iso8601
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(profile).write(to: cacheURL, options: .atomic)
+            let key = try CacheAuthentication.key(in: cacheDirectory)
+            try CacheAuthentication.seal(try encoder.encode(profile), key: key).write(to: cacheURL, options: .atomic)
         } catch {
             throw HarnessError(.io, "cannot write \(cacheURL.path)", underlying: error)
         }

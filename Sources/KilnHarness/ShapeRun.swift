@@ -1,47 +1,56 @@
 import Foundation
 import KilnTask
 
-/// What running one shape came to, before the candidate's process end is known.
+/// What running one shape came to.
 enum ShapeOutcome: Sendable {
     /// Checked (and timed, if asked) without fault.
     case passed(ShapeResult)
     /// The candidate failed with a verdict and a one-line reason.
     case failed(ShapeResult, Verdict, String)
-    /// The candidate's process ended or was killed while `phase` was under way.
-    case candidateDied(ShapeResult, phase: String)
+    /// The candidate's worker died.
+    case candidateDied(ShapeResult, WorkerDeath)
 }
 
-/// The three workers of one shape (oracle, baseline, candidate) and the protocol between them.
+/// The three monitors of one shape (oracle, baseline, candidate) and the protocol between them.
 ///
-/// Inputs are regenerated from (shape, seed) in each process. The oracle's outputs never leave the
-/// oracle's process: the candidate's outputs are sent to it for comparison. Every timed call gets a
-/// fresh seed, and its outputs are checked too.
+/// Every input set is built by each monitor from (shape, seed), with a seed Kiln draws for that set alone
+/// and sends only when the set is made. Workers are frozen except while their own call is timed. The
+/// oracle computes its reference only after the candidate's outputs were taken, and the reference never
+/// leaves the oracle's monitor: the candidate's outputs are sent there for comparison. Every timed call
+/// gets fresh inputs, and its outputs are checked too.
 struct ShapeRun {
     let shape: Shape
     let task: KernelTask
-    let oracle: WorkerSession
-    let baseline: WorkerSession
-    let candidate: WorkerSession
+    let oracle: MonitorSession
+    let baseline: MonitorSession
+    let candidate: MonitorSession
     let options: EvaluationOptions
     let profile: MachineProfile
     let callTimeout: Duration
     let isTimed: Bool
 
-    private static let setupTimeout: Duration = .seconds(120)
-    /// CPU (nanoseconds) an idle worker may burn in a 30 ms window; idle OpenMP threads use ~0.1 ms.
-    private static let idleThreshold = 3e6
+    private static let setupTimeout: Duration = .seconds(180)
+    /// Slack on top of a call's deadline before Kiln gives up on the monitor itself.
+    private static let monitorSlack: Duration = .seconds(30)
+    /// CPU a worker may show between its 'done' and the confirmed freeze (the window is tens of
+    /// microseconds; more means something kept running), nanoseconds.
+    private static let afterReturnThreshold = 5e6
+    /// CPU a frozen worker may show between calls, nanoseconds: none, up to clock granularity.
+    private static let frozenThreshold = 1e6
 
-    private struct Reference {
-        var inputs: String
+    private struct Inputs {
+        var hash: String
         var flops: Double
         var bytes: Double
         var outputBytes: Int
+        var threads: Int
     }
 
     private enum CallOutcome {
-        case ok(seconds: Double)
+        /// Timed (or checked): seconds, CPU seconds, and the hash of the inputs it was given.
+        case ok(seconds: Double, cpuSeconds: Double, inputs: String)
         case failed(Verdict, String)
-        case died(String)
+        case died(WorkerDeath)
     }
 
     private var emptyResult: ShapeResult {
@@ -68,45 +77,47 @@ struct ShapeRun {
         )
     }
 
-    func run(seeds: inout SeedGenerator) async throws(HarnessError) -> ShapeOutcome {
+    func run(seeds: inout InputSeeds) async throws(HarnessError) -> ShapeOutcome {
         var result = emptyResult
-        for (session, role) in [(oracle, "oracle"), (baseline, "baseline")] {
+        for (session, role) in [(oracle, "oracle"), (baseline, "baseline"), (candidate, "candidate")] {
             _ = try trusted(await session.awaitReady(timeout: Self.setupTimeout), role: role)
         }
-        switch await candidate.awaitReady(timeout: Self.setupTimeout) {
-        case .ok: break
-        case .died: return .candidateDied(result, phase: "start-up")
-        case .startTime: throw HarnessError(.internal, "a candidate worker sent a start time before any call")
-        case .error(let message), .taskError(let message):
-            throw HarnessError(.internal, "a candidate worker failed to start: \(message)")
-        }
 
-        // Correctness on a fresh input set; the baseline is checked against the oracle too.
+        // Correctness on a fresh input set: the candidate, then the baseline, are called and frozen before
+        // the oracle computes; both are checked against it.
         let firstSeed = seeds.next()
-        let reference = try await prepareReference(seed: firstSeed)
-        result.flops = reference.flops
-        result.bytes = reference.bytes
-        if isTimed { try await checkBaseline(seed: firstSeed, reference: reference) }
-        switch try await candidateCall(seed: firstSeed, reference: reference, result: &result) {
+        switch try await candidateCall(seed: firstSeed, result: &result) {
         case .ok: break
         case .failed(let verdict, let reason): return .failed(result, verdict, reason)
-        case .died(let phase): return .candidateDied(result, phase: phase)
+        case .died(let death): return .candidateDied(result, death)
         }
+        let firstOutputs = try await candidateOutputs()
+        if isTimed { _ = try await baselineCall(seed: firstSeed, expected: nil) }
+        let reference = try await referenceCall(seed: firstSeed)
+        result.flops = reference.flops
+        result.bytes = reference.bytes
+        if isTimed { try await checkBaseline() }
+        switch try await check(firstOutputs, result: &result) {
+        case .ok: break
+        case .failed(let verdict, let reason): return .failed(result, verdict, reason)
+        case .died(let death): return .candidateDied(result, death)
+        }
+
         // The same inputs with a few values changed, in the same buffers: a candidate that caches
         // answers keyed on pointers or on a sample of its inputs answers stale here.
         let perturbation = max(seeds.next(), 1)
-        let perturbed = try await prepareReference(seed: firstSeed, perturbation: perturbation)
-        switch try await candidateCall(
-            seed: firstSeed,
-            perturbation: perturbation,
-            reference: perturbed,
-            result: &result
-        )
-        {
+        switch try await candidateCall(seed: firstSeed, perturbation: perturbation, result: &result) {
+        case .ok: break
+        case .failed(let verdict, let reason): return .failed(result, verdict, reason)
+        case .died(let death): return .candidateDied(result, death)
+        }
+        let perturbedOutputs = try await candidateOutputs()
+        _ = try await referenceCall(seed: firstSeed, perturbation: perturbation)
+        switch try await check(perturbedOutputs, result: &result) {
         case .ok: break
         case .failed(let verdict, let reason):
             return .failed(result, verdict, reason + " (on inputs changed in a few places from the previous call)")
-        case .died(let phase): return .candidateDied(result, phase: phase)
+        case .died(let death): return .candidateDied(result, death)
         }
         guard isTimed else {
             result.correct = true
@@ -116,42 +127,54 @@ struct ShapeRun {
         // Warm-up, unchecked, on inputs of its own.
         for _ in 0..<options.warmups {
             let seed = seeds.next()
-            _ = try await baselineCall(seed: seed, reference: nil)
-            switch try await timedCall(candidate, seed: seed, role: "candidate") {
+            _ = try await baselineCall(seed: seed, expected: nil)
+            switch try await candidateCall(seed: seed, result: &result) {
             case .ok: break
             case .failed(let verdict, let reason): return .failed(result, verdict, reason)
-            case .died(let phase): return .candidateDied(result, phase: phase)
+            case .died(let death): return .candidateDied(result, death)
             }
         }
 
-        // Interleaved pairs, each on inputs neither side has seen.
+        // Interleaved pairs, each on inputs neither side has seen, each candidate call checked.
         var ratios: [Double] = []
         var baselineTimes: [Double] = []
         var candidateTimes: [Double] = []
+        var coreUse: [Double] = []
+        var baselineCPU: [Double] = []
+        var candidateCPU: [Double] = []
         let clock = ContinuousClock()
         let start = clock.now
         while ratios.count < options.maxPairs {
             let seed = seeds.next()
-            let reference = try await prepareReference(seed: seed)
             var baselineSeconds = 0.0
             var candidateSeconds = 0.0
             let candidateFirst = ratios.count % 2 == 1
+            var inputs: String?
             for turn in 0..<2 {
                 if (turn == 0) == candidateFirst {
-                    switch try await timedCall(candidate, seed: seed, role: "candidate", reference: reference) {
-                    case .ok(let seconds):
+                    switch try await candidateCall(seed: seed, expected: inputs, result: &result) {
+                    case .ok(let seconds, let cpu, let hash):
                         candidateSeconds = seconds
+                        candidateCPU.append(cpu)
+                        if seconds > 0 { coreUse.append(cpu / seconds) }
+                        inputs = inputs ?? hash
                     case .failed(let verdict, let reason): return .failed(result, verdict, reason)
-                    case .died(let phase): return .candidateDied(result, phase: phase)
+                    case .died(let death): return .candidateDied(result, death)
                     }
                 } else {
-                    baselineSeconds = try await baselineCall(seed: seed, reference: reference)
+                    let (seconds, cpu, hash) = try await baselineCall(seed: seed, expected: inputs)
+                    baselineSeconds = seconds
+                    baselineCPU.append(cpu)
+                    inputs = inputs ?? hash
                 }
             }
-            switch try await inspectCandidate(reference: reference, result: &result) {
+            let outputs = try await candidateOutputs()
+            let reference = try await referenceCall(seed: seed)
+            if let inputs, reference.hash != inputs { throw differentInputs() }
+            switch try await check(outputs, result: &result) {
             case .ok: break
             case .failed(let verdict, let reason): return .failed(result, verdict, reason)
-            case .died(let phase): return .candidateDied(result, phase: phase)
+            case .died(let death): return .candidateDied(result, death)
             }
             ratios.append(baselineSeconds / candidateSeconds)
             baselineTimes.append(baselineSeconds)
@@ -171,14 +194,17 @@ struct ShapeRun {
         result.speedupHigh = ratioStats.quantile(0.75)
         result.baselineSeconds = TimingStatistics(baselineTimes).median
         result.candidateSeconds = candidateMedian
+        result.coresUsed = TimingStatistics(coreUse).median
+        result.baselineCPUSeconds = TimingStatistics(baselineCPU).median
+        result.candidateCPUSeconds = TimingStatistics(candidateCPU).median
         if let spread = ratioStats.relativeSpread, spread > options.noisySpread {
             result.isNoisy = true
             result.notes.append(
                 String(format: "noisy: the middle half of the ratios spans %.0f%% of the median", spread * 100)
             )
         }
-        if candidateMedian > 0, reference.flops > 0 {
-            let gflops = reference.flops / candidateMedian / 1e9
+        if candidateMedian > 0, result.flops > 0 {
+            let gflops = result.flops / candidateMedian / 1e9
             result.gflops = gflops
             result.fractionOfPeak = gflops / profile.peakGflopsAll
             if gflops > profile.peakGflopsAll * 1.1 {
@@ -187,7 +213,7 @@ struct ShapeRun {
                     .integrityViolation,
                     String(
                         format:
-                            "impossible speed: %.1f GFLOP/s exceeds this machine's measured peak of %.1f; the candidate skipped work or the timing was tampered with",
+                            "impossible speed: %.1f GFLOP/s exceeds this machine's measured peak of %.1f; the candidate skipped work",
                         gflops,
                         profile.peakGflopsAll
                     )
@@ -200,48 +226,91 @@ struct ShapeRun {
 
     // MARK: - The trusted side
 
-    private func trusted(_ reply: WorkerReply, role: String) throws(HarnessError) -> [String: String] {
+    private func trusted(_ reply: MonitorReply, role: String) throws(HarnessError) -> [String: String] {
         switch reply {
         case .ok(let fields): return fields
         case .taskError(let message):
             throw HarnessError(.taskBroken, "the task's instance file failed on shape '\(shape.name)': \(message)")
         case .error(let message):
-            throw HarnessError(.internal, "the \(role) worker refused a command on shape '\(shape.name)': \(message)")
-        case .startTime:
-            throw HarnessError(.internal, "the \(role) worker sent a start time out of turn on shape '\(shape.name)'")
-        case .died:
+            throw Self.kilnError(message, role: role, shape: shape.name)
+        case .dead(let death):
+            let (_, reason) = Evaluator.describe(death, log: "")
             throw HarnessError(
                 .taskBroken,
-                "the task's \(role) crashed or timed out on shape '\(shape.name)'; run it by hand to debug"
+                "the task's \(role) \(reason) on shape '\(shape.name)'; run it by hand to debug"
+            )
+        case .timeout:
+            throw HarnessError(
+                .taskBroken,
+                "the task's \(role) did not finish a call within its deadline on shape '\(shape.name)'; raise call_timeout in task.toml"
+            )
+        case .lost:
+            throw HarnessError(.internal, "Kiln's monitor for the \(role) stopped answering on shape '\(shape.name)'")
+        }
+    }
+
+    static func kilnError(_ message: String, role: String, shape: String) -> HarnessError {
+        if message.hasPrefix("sandbox: ") {
+            return HarnessError(
+                .sandboxUnavailable,
+                "cannot start the \(role)'s sandbox on shape '\(shape)': \(message.dropFirst("sandbox: ".count)); pass --unsafe-no-sandbox only on a machine without namespaces"
             )
         }
-    }
-
-    private func prepareReference(seed: UInt64, perturbation: UInt64 = 0) async throws(HarnessError) -> Reference {
-        let setup = try trusted(
-            await oracle.request("setup \(seed) \(perturbation)", timeout: Self.setupTimeout),
-            role: "oracle"
-        )
-        switch await oracle.timedCall(timeout: callTimeout * 4) {
-        case .timed: break
-        case .reply(let reply): _ = try trusted(reply, role: "oracle")
-        case .outOfProtocol(let message):
-            throw HarnessError(.internal, "the oracle worker broke the protocol: \(message)")
-        }
-        return Reference(
-            inputs: setup["inputs"] ?? "",
-            flops: Double(setup["flops"] ?? "") ?? 0,
-            bytes: Double(setup["bytes"] ?? "") ?? 0,
-            outputBytes: Int(setup["outputs"] ?? "") ?? 0
+        return HarnessError(
+            .internal,
+            "Kiln's own worker for the \(role) failed on shape '\(shape)' (this is Kiln's fault, not the \(role)'s): \(message)"
         )
     }
 
-    private func checkBaseline(seed: UInt64, reference: Reference) async throws(HarnessError) {
-        _ = try await baselineCall(seed: seed, reference: reference)
-        _ = try trusted(await baseline.request("out", timeout: Self.setupTimeout), role: "baseline")
-        guard let bytes = await baseline.readBytes(reference.outputBytes, timeout: Self.setupTimeout) else {
-            throw HarnessError(.taskBroken, "the task's baseline died while sending its outputs")
+    private func differentInputs() -> HarnessError {
+        HarnessError(
+            .taskBroken,
+            "the task's instance file made different inputs from the same seed in two processes; it must depend only on (shape, seed)"
+        )
+    }
+
+    private func setup(_ session: MonitorSession, seed: UInt64, perturbation: UInt64 = 0) async -> MonitorReply {
+        await session.request("setup \(seed) \(perturbation)", timeout: Self.setupTimeout)
+    }
+
+    private func call(_ session: MonitorSession, deadline: Duration) async -> MonitorReply {
+        let milliseconds =
+            Int64(deadline.components.seconds) * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000
+        return await session.request("call \(max(milliseconds, 1))", timeout: deadline + Self.monitorSlack)
+    }
+
+    private static func inputs(_ fields: [String: String]) -> Inputs {
+        Inputs(
+            hash: fields["inputs"] ?? "",
+            flops: Double(fields["flops"] ?? "") ?? 0,
+            bytes: Double(fields["bytes"] ?? "") ?? 0,
+            outputBytes: Int(fields["outputs"] ?? "") ?? 0,
+            threads: Int(fields["threads"] ?? "") ?? 0
+        )
+    }
+
+    /// Sets up and calls the oracle once on (seed, perturbation); its outputs stay in its monitor.
+    private func referenceCall(seed: UInt64, perturbation: UInt64 = 0) async throws(HarnessError) -> Inputs {
+        let fields = try trusted(await setup(oracle, seed: seed, perturbation: perturbation), role: "oracle")
+        _ = try trusted(await call(oracle, deadline: callTimeout * 4), role: "oracle")
+        return Self.inputs(fields)
+    }
+
+    /// Sets up and times the baseline once; returns its seconds, its CPU seconds and its inputs' hash.
+    private func baselineCall(seed: UInt64, expected: String?) async throws(HarnessError) -> (Double, Double, String) {
+        let fields = try trusted(await setup(baseline, seed: seed), role: "baseline")
+        let hash = fields["inputs"] ?? ""
+        if let expected, hash != expected { throw differentInputs() }
+        let timed = try trusted(await call(baseline, deadline: callTimeout * 4), role: "baseline")
+        if timed["inputs"] != hash {
+            throw HarnessError(.taskBroken, "the task's baseline modified its inputs on shape '\(shape.name)'")
         }
+        return ((Double(timed["ns"] ?? "") ?? 0) * 1e-9, (Double(timed["cpu_ns"] ?? "") ?? 0) * 1e-9, hash)
+    }
+
+    /// Checks the baseline's last outputs against the oracle's last reference.
+    private func checkBaseline() async throws(HarnessError) {
+        let bytes = try await outputs(of: baseline, role: "baseline")
         let metrics = try trusted(
             await oracle.request("check \(bytes.count)", payload: bytes, timeout: Self.setupTimeout),
             role: "oracle"
@@ -254,167 +323,88 @@ struct ShapeRun {
         }
     }
 
-    private func baselineCall(seed: UInt64, reference: Reference?) async throws(HarnessError) -> Double {
-        let setup = try trusted(await baseline.request("setup \(seed)", timeout: Self.setupTimeout), role: "baseline")
-        if let reference, setup["inputs"] != reference.inputs {
-            throw HarnessError(
-                .taskBroken,
-                "the task's instance file made different inputs from the same seed in two processes; it must depend only on (shape, seed)"
-            )
+    private func outputs(of session: MonitorSession, role: String) async throws(HarnessError) -> [UInt8] {
+        let fields = try trusted(await session.request("out", timeout: Self.setupTimeout), role: role)
+        let count = Int(fields["bytes"] ?? "") ?? -1
+        guard count >= 0, let bytes = await session.readBytes(count, timeout: Self.setupTimeout) else {
+            throw HarnessError(.internal, "Kiln's monitor for the \(role) did not send the outputs it announced")
         }
-        switch await baseline.timedCall(timeout: callTimeout * 4) {
-        case .timed(let fields, let start, let sent, let received):
-            switch Self.timing(fields, announcedStart: start, sent: sent, received: received) {
-            case .success(let seconds): return seconds
-            case .failure(let problem):
-                throw HarnessError(.internal, "the baseline's timing is inconsistent: \(problem.message)")
-            }
-        case .reply(let reply):
-            _ = try trusted(reply, role: "baseline")
-            throw HarnessError(.internal, "the baseline worker answered 'call' out of protocol")
-        case .outOfProtocol(let message):
-            throw HarnessError(.internal, "the baseline worker broke the protocol: \(message)")
-        }
+        return bytes
     }
 
     // MARK: - The candidate
 
-    /// Sets up and calls the candidate once, timed; the outputs are inspected separately.
-    private func timedCall(
-        _ session: WorkerSession,
-        seed: UInt64,
-        perturbation: UInt64 = 0,
-        role: String,
-        reference: Reference? = nil
-    ) async throws(HarnessError) -> CallOutcome {
-        switch await session.request("setup \(seed) \(perturbation)", timeout: Self.setupTimeout) {
-        case .ok(let fields):
-            if let reference, fields["inputs"] != reference.inputs {
-                throw HarnessError(
-                    .taskBroken,
-                    "the task's instance file made different inputs from the same seed in two processes; it must depend only on (shape, seed)"
-                )
-            }
-        case .died: return .died("setting up inputs")
-        case .startTime: return .failed(.integrityViolation, "broke the driver's protocol (it wrote to Kiln's pipe)")
-        case .error(let message), .taskError(let message):
-            throw HarnessError(.taskBroken, "the \(role) worker could not set up shape '\(shape.name)': \(message)")
-        }
-        switch await session.timedCall(timeout: callTimeout) {
-        case .timed(let fields, let start, let sent, let received):
-            switch Self.timing(fields, announcedStart: start, sent: sent, received: received) {
-            case .success(let seconds): return .ok(seconds: seconds)
-            case .failure(let problem): return .failed(.integrityViolation, "timer tampering: \(problem.message)")
-            }
-        case .reply(.died): return .died("the call")
-        case .reply(.error(let message)), .reply(.taskError(let message)):
-            return .failed(.crashed, "the worker failed during the call: \(message)")
-        case .reply:
-            return .failed(.integrityViolation, "broke the driver's protocol during the call (it wrote to Kiln's pipe)")
-        case .outOfProtocol(let message):
-            return .failed(.integrityViolation, "broke the driver's protocol during the call (\(message.prefix(120)))")
-        }
-    }
-
-    struct TimingProblem: Error {
-        var message: String
-    }
-
-    /// The call's duration from the driver's clock readings, after checking them against Kiln's: the
-    /// start was announced before the implementation ran and no earlier than Kiln sent the command,
-    /// the end is no later than the reply's arrival, and the reply repeats the announced start.
-    static func timing(
-        _ fields: [String: String],
-        announcedStart: Int64,
-        sent: Int64,
-        received: Int64
-    ) -> Result<Double, TimingProblem> {
-        guard let ns = Int64(fields["ns"] ?? ""), let start = Int64(fields["start"] ?? ""),
-            let end = Int64(fields["end"] ?? "")
-        else { return .failure(TimingProblem(message: "the reply to 'call' lacks its times")) }
-        let tolerance: Int64 = 2_000  // clock reads in two processes, rounding
-        if start != announcedStart || ns != end - start || end < start {
-            return .failure(
-                TimingProblem(message: "the reported times do not match the start announced before the call")
-            )
-        }
-        if start < sent - tolerance || end > received + tolerance {
-            return .failure(TimingProblem(message: "the reported times lie outside the interval Kiln observed"))
-        }
-        return .success(Double(ns) * 1e-9)
-    }
-
+    /// Sets up and times the candidate once; its outputs are taken by ``candidateOutputs()``.
     private func candidateCall(
         seed: UInt64,
         perturbation: UInt64 = 0,
-        reference: Reference,
+        expected: String? = nil,
         result: inout ShapeResult
     ) async throws(HarnessError) -> CallOutcome {
-        switch try await timedCall(
-            candidate,
-            seed: seed,
-            perturbation: perturbation,
-            role: "candidate",
-            reference: reference
-        )
-        {
-        case .ok: return try await inspectCandidate(reference: reference, result: &result)
-        case let other: return other
+        let hash: String
+        switch await setup(candidate, seed: seed, perturbation: perturbation) {
+        case .ok(let fields):
+            hash = fields["inputs"] ?? ""
+            if let expected, hash != expected { throw differentInputs() }
+            let threads = Int(fields["threads"] ?? "") ?? 0
+            if result.workerThreads == nil, threads > 0 { result.workerThreads = threads }
+        case .dead(let death): return .died(death)
+        case .timeout: return .failed(.timedOut, "did not start within 180 s")
+        case .taskError(let message):
+            throw HarnessError(.taskBroken, "the task's instance file failed on shape '\(shape.name)': \(message)")
+        case .error(let message): throw Self.kilnError(message, role: "candidate", shape: shape.name)
+        case .lost: throw HarnessError(.internal, "Kiln's monitor for the candidate stopped answering")
+        }
+        switch await call(candidate, deadline: callTimeout) {
+        case .ok(let fields):
+            if fields["inputs"] != hash {
+                return .failed(.integrityViolation, "modified its inputs: input buffers differ after the call")
+            }
+            if fields["byte"] != "1" {
+                return .failed(.integrityViolation, "wrote to the worker's control pipe (its 'done' signal was forged)")
+            }
+            let frozen = Double(fields["frozen_cpu_ns"] ?? "") ?? 0
+            if frozen > Self.frozenThreshold {
+                return .failed(
+                    .integrityViolation,
+                    String(format: "used %.1f ms of CPU while frozen between calls", frozen / 1e6)
+                )
+            }
+            let after = Double(fields["after_ns"] ?? "") ?? 0
+            if after > Self.afterReturnThreshold {
+                return .failed(
+                    .integrityViolation,
+                    String(
+                        format:
+                            "kept working after returning: %.1f ms of CPU between its return and its freeze (a thread outlived the call)",
+                        after / 1e6
+                    )
+                )
+            }
+            return .ok(
+                seconds: (Double(fields["ns"] ?? "") ?? 0) * 1e-9,
+                cpuSeconds: (Double(fields["cpu_ns"] ?? "") ?? 0) * 1e-9,
+                inputs: hash
+            )
+        case .dead(let death): return .died(death)
+        case .timeout:
+            return .failed(
+                .timedOut,
+                "did not finish the call within \(Evaluator.format(callTimeout)); its sandbox and process group were killed"
+            )
+        case .taskError(let message):
+            throw HarnessError(.taskBroken, "the task's instance file failed on shape '\(shape.name)': \(message)")
+        case .error(let message): throw Self.kilnError(message, role: "candidate", shape: shape.name)
+        case .lost: throw HarnessError(.internal, "Kiln's monitor for the candidate stopped answering")
         }
     }
 
-    /// After a call: did the candidate leave its inputs alone, stop working when it returned, and
-    /// compute what the oracle computed?
-    private func inspectCandidate(reference: Reference, result: inout ShapeResult) async throws(HarnessError)
-        -> CallOutcome
-    {
-        // A thread left running burns CPU while the worker idles. One busy window can be noise on a
-        // loaded machine, so a second confirms; only two in a row count.
-        var idleWindows: [Double] = []
-        for _ in 0..<2 {
-            let post: [String: String]
-            switch await candidate.request("post", timeout: Self.setupTimeout) {
-            case .ok(let fields): post = fields
-            case .died: return .died("the moments after the call returned")
-            case .startTime:
-                return .failed(.integrityViolation, "broke the driver's protocol (it wrote to Kiln's pipe)")
-            case .error(let message), .taskError(let message):
-                throw HarnessError(.internal, "the candidate worker refused 'post': \(message)")
-            }
-            if post["inputs"] != reference.inputs {
-                return .failed(.integrityViolation, "modified its inputs: input buffers differ after the call")
-            }
-            if post["outputs_changed"] == "1" {
-                return .failed(
-                    .integrityViolation,
-                    "kept working after returning: outputs changed after the call returned (a thread outlived the call)"
-                )
-            }
-            let idle = Double(post["idle_cpu_ns"] ?? "") ?? 0
-            idleWindows.append(idle)
-            if idle <= Self.idleThreshold { break }
-        }
-        if idleWindows.count == 2, idleWindows.allSatisfy({ $0 > Self.idleThreshold }) {
-            return .failed(
-                .integrityViolation,
-                String(
-                    format:
-                        "kept working after returning: %.1f and %.1f ms of CPU in two 30 ms idle windows after the call (a thread outlived the call)",
-                    idleWindows[0] / 1e6,
-                    idleWindows[1] / 1e6
-                )
-            )
-        }
-        switch await candidate.request("out", timeout: Self.setupTimeout) {
-        case .ok: break
-        case .died: return .died("sending its outputs")
-        case .startTime: return .failed(.integrityViolation, "broke the driver's protocol (it wrote to Kiln's pipe)")
-        case .error(let message), .taskError(let message):
-            throw HarnessError(.internal, "the candidate worker refused 'out': \(message)")
-        }
-        guard let bytes = await candidate.readBytes(reference.outputBytes, timeout: Self.setupTimeout) else {
-            return .died("sending its outputs")
-        }
+    private func candidateOutputs() async throws(HarnessError) -> [UInt8] {
+        try await outputs(of: candidate, role: "candidate")
+    }
+
+    /// Compares the candidate's outputs with the oracle's reference for the same inputs.
+    private func check(_ bytes: [UInt8], result: inout ShapeResult) async throws(HarnessError) -> CallOutcome {
         let metrics = try trusted(
             await oracle.request("check \(bytes.count)", payload: bytes, timeout: Self.setupTimeout),
             role: "oracle"
@@ -425,7 +415,7 @@ struct ShapeRun {
         result.maxAbsError = max(result.maxAbsError ?? 0, maxAbs)
         result.relL2Error = max(result.relL2Error ?? 0, relL2)
         if let problem = toleranceProblem(metrics) { return .failed(.wrongResult, problem) }
-        return .ok(seconds: 0)
+        return .ok(seconds: 0, cpuSeconds: 0, inputs: "")
     }
 
     /// Describes how `metrics` (the oracle's comparison) break the task's tolerances, or nil.

@@ -61,3 +61,28 @@ package struct SeedGenerator: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+/// The seeds of an evaluation's input sets. Each is drawn from the system's cryptographic generator
+/// when its set is made, so no set can be predicted from another; a fixed seed (`--seed`, for
+/// reproducing a run) makes them one deterministic, and so predictable, stream instead.
+package struct InputSeeds: Sendable {
+    private var stream: SeedGenerator?
+
+    /// Creates the seeds.
+    /// - Parameter seed: a fixed starting seed, or nil for independent unpredictable seeds.
+    package init(fixed seed: UInt64?) {
+        stream = seed.map { SeedGenerator(seed: $0) }
+    }
+
+    /// The next input set's seed.
+    /// - Returns: it.
+    package mutating func next() -> UInt64 {
+        if var fixed = stream {
+            let value = fixed.next()
+            stream = fixed
+            return value
+        }
+        var system = SystemRandomNumberGenerator()
+        return system.next()
+    }
+}

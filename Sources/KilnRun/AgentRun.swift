@@ -119,6 +119,7 @@ extension RunOrchestrator {
             task: task,
             evaluator: evaluator,
             workspace: workspace,
+            sandbox: try await evaluator.sandbox(compiler: task.build.compiler),
             options: evaluationOptions(settings),
             progress: progress
         )

@@ -1,6 +1,7 @@
 import Foundation
 import KilnAgent
 import KilnHarness
+import KilnSandbox
 import KilnTask
 import KilnTuner
 import Synchronization
@@ -25,13 +26,14 @@ final class AgentRunContext: AgentToolbox, AgentHost, @unchecked Sendable {
         task: KernelTask,
         evaluator: Evaluator,
         workspace: Workspace,
+        sandbox: Sandbox,
         options: EvaluationOptions,
         progress: @escaping @Sendable (RunProgress) -> Void
     ) {
         self.ledger = ledger
         self.task = task
         self.evaluator = evaluator
-        self.standard = StandardTools(workspace: workspace)
+        self.standard = StandardTools(workspace: workspace, sandbox: sandbox)
         self.options = options
         self.progress = progress
     }

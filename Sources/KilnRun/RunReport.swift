@@ -29,6 +29,13 @@ package struct RunReport: Sendable {
     /// The evaluated candidates in order (collected once: every part of the report reads them).
     private let evaluated: [RunState.Candidate]
 
+    /// How many evaluations ran without Kiln's sandbox (`--unsafe-no-sandbox`).
+    private var unsandboxed: Int { evaluated.filter { $0.result?.isSandboxed == false }.count }
+
+    private var unsandboxedWarning: String {
+        "UNSANDBOXED: \(unsandboxed) of \(evaluated.count) evaluations ran without Kiln's sandbox (--unsafe-no-sandbox); their figures could have been forged"
+    }
+
     private var status: String {
         if let outcome = state.outcome {
             switch outcome.reason {
@@ -73,6 +80,7 @@ package struct RunReport: Sendable {
             "- proposer: \(settings?.proposer ?? "?"), strategy \(settings?.strategy ?? "?"), seed \(settings?.seed ?? 0)"
         )
         out.append("- status: \(status)")
+        if unsandboxed > 0 { out.append("- **\(unsandboxedWarning)**") }
         out.append(
             "- evaluations: \(state.finishedEvaluations)\(settings?.maxEvaluations.map { " of \($0)" } ?? ""), wall time \(minutes(state.elapsed())) min\(settings?.maxSeconds.map { " of \(minutes($0)) min" } ?? "")"
         )
@@ -137,6 +145,7 @@ package struct RunReport: Sendable {
         body += "<h1>Kiln run <code>\(esc(runID))</code></h1>"
         body +=
             "<p class=\"sub\">task <b>\(esc(settings?.taskName ?? "?"))</b> · proposer \(esc(settings?.proposer ?? "?")) (strategy \(esc(settings?.strategy ?? "?")), seed \(settings?.seed ?? 0)) · \(esc(status))</p>"
+        if unsandboxed > 0 { body += "<p class=\"warn\"><b>\(esc(unsandboxedWarning))</b></p>" }
         body += "<div class=\"cards\">"
         body += card("best speedup", bestCandidate?.result?.geomeanSpeedup.map { fixed($0) + "x" } ?? "—")
         body += card("held-out", bestCandidate.map(heldoutText) ?? "—")
@@ -231,7 +240,7 @@ package struct RunReport: Sendable {
             table{border-collapse:collapse;width:100%;margin:8px 0}th,td{padding:4px 8px;border-bottom:1px solid #f0f0f0;text-align:right}
             th:first-child,td:first-child,th.l{text-align:left} .mono{font-family:ui-monospace,monospace;font-size:13px;text-align:left}
             .chart{width:100%;height:auto;font-size:11px;fill:#374151} .chart .grid{stroke:#eef0f3} .chart .axis{stroke:#9ca3af}
-            .chart .bar{fill:#ea580c} .chart .label{font-size:12px;fill:#4b5563} .note{color:#6b7280;font-size:13px}
+            .chart .bar{fill:#ea580c} .chart .label{font-size:12px;fill:#4b5563} .note{color:#6b7280;font-size:13px} .warn{color:#b91c1c;border:1px solid #b91c1c;padding:6px 10px;border-radius:6px}
             .bad{color:#b91c1c} .empty{color:#9ca3af}
             </style></head><body>
             \(body)

@@ -50,6 +50,7 @@ package actor RunSession {
             task: task,
             evaluator: orchestrator.evaluator,
             workspace: Workspace(root: workspace),
+            sandbox: try await orchestrator.evaluator.sandbox(compiler: task.build.compiler),
             options: orchestrator.evaluationOptions(settings),
             progress: { _ in }
         )

@@ -1,5 +1,6 @@
 package import Foundation
 import KilnHarness
+package import KilnSandbox
 package import KilnTask
 
 /// Paths to the repository's bundled tasks and test fixtures, and shared scratch space for tests.
@@ -85,10 +86,19 @@ extension Fixtures {
         let cache = folder.appending(path: "cache")
         try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
         _ = try await MachineProbe(cacheDirectory: sharedCache).profile()
-        try FileManager.default.copyItem(
-            at: sharedCache.appending(path: "probe.json"),
-            to: cache.appending(path: "probe.json")
-        )
+        for file in ["probe.json", "cache.key"] {
+            try FileManager.default.copyItem(at: sharedCache.appending(path: file), to: cache.appending(path: file))
+        }
         return cache
+    }
+}
+
+extension Fixtures {
+    /// Kiln's sandbox, its launcher built in the shared cache.
+    /// - Parameter mode: how untrusted programs run.
+    /// - Returns: the sandbox.
+    /// - Throws: when the launcher cannot be built.
+    package static func sandbox(_ mode: Sandbox.Mode = .isolated) async throws -> Sandbox {
+        try await Sandbox.prepare(cacheDirectory: sharedCache, mode: mode)
     }
 }

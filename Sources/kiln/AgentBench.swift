@@ -30,6 +30,7 @@ struct AgentBench: AsyncParsableCommand {
 
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
+    @OptionGroup var sandbox: SandboxOptions
 
     func run() async throws {
         let task = try KernelTask.load(from: Fixtures.matmulFolder)
@@ -109,7 +110,10 @@ struct AgentBench: AsyncParsableCommand {
             budgets: AgentBudgets(),
             prices: nil
         )
-        let orchestrator = RunOrchestrator(store: runs.store, evaluator: Evaluator(cacheDirectory: cache.cacheURL))
+        let orchestrator = RunOrchestrator(
+            store: runs.store,
+            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        )
         let memory = Mutex<(at100: Int, peak: Int)>((0, 0))
         let clock = ContinuousClock()
         let start = clock.now

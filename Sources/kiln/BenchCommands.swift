@@ -29,6 +29,7 @@ struct EvalBench: AsyncParsableCommand {
     var repeats = 2
 
     @OptionGroup var cache: CacheOptions
+    @OptionGroup var sandbox: SandboxOptions
 
     func run() async throws {
         let task = try KernelTask.load(from: URL(filePath: self.task))
@@ -38,7 +39,7 @@ struct EvalBench: AsyncParsableCommand {
         let space = try TunableSpace.parse(source: source, file: candidate)
         var options = EvaluationOptions()
         options.usesCache = false
-        let evaluator = Evaluator(cacheDirectory: cache.cacheURL)
+        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
         var means: [Double] = []
         for index in 1...max(repeats, 1) {
             let request = EvaluationRequest(
@@ -92,6 +93,7 @@ struct TunerBench: AsyncParsableCommand {
     var within = 0.05
 
     @OptionGroup var cache: CacheOptions
+    @OptionGroup var sandbox: SandboxOptions
 
     func run() async throws {
         let task = try KernelTask.load(from: URL(filePath: self.task))
@@ -105,7 +107,7 @@ struct TunerBench: AsyncParsableCommand {
         options.minPairs = 3
         options.maxPairs = 6
         options.shapeTimeBudget = .seconds(3)
-        let evaluator = Evaluator(cacheDirectory: cache.cacheURL)
+        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
         var scores: [Double?] = []
         let clock = ContinuousClock()
         let start = clock.now

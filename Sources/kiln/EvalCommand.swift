@@ -59,6 +59,7 @@ struct EvalCommand: AsyncParsableCommand {
     var maxPairs: Int = 15
 
     @OptionGroup var cache: CacheOptions
+    @OptionGroup var sandbox: SandboxOptions
 
     func validate() throws {
         guard minPairs >= 1, maxPairs >= minPairs else {
@@ -97,7 +98,7 @@ struct EvalCommand: AsyncParsableCommand {
             shapes: shapes,
             options: options
         )
-        let evaluator = Evaluator(cacheDirectory: cache.cacheURL)
+        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
         let quiet = json
         let result = try await evaluator.evaluate(request) { event in
             guard !quiet else { return }

@@ -12,7 +12,7 @@ enum ExitCodes {
     static let notFound: Int32 = 66
     /// Kiln itself failed.
     static let software: Int32 = 70
-    /// A tool Kiln needs (the C compiler, readelf) is missing.
+    /// A tool Kiln needs (the C compiler, readelf) is missing, or no sandbox can be made.
     static let unavailable: Int32 = 69
     /// A file could not be read or written.
     static let io: Int32 = 74
@@ -43,7 +43,7 @@ enum ExitCodes {
         switch error.code {
         case .candidateNotFound: notFound
         case .taskBroken: invalidTask
-        case .toolMissing, .probeFailed: unavailable
+        case .toolMissing, .probeFailed, .sandboxUnavailable: unavailable
         case .io: io
         default: software
         }

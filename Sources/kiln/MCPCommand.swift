@@ -21,9 +21,13 @@ struct MCPCommand: AsyncParsableCommand {
 
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
+    @OptionGroup var sandbox: SandboxOptions
 
     func run() async throws {
-        let orchestrator = RunOrchestrator(store: runs.store, evaluator: Evaluator(cacheDirectory: cache.cacheURL))
+        let orchestrator = RunOrchestrator(
+            store: runs.store,
+            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        )
         let server = KilnMCPServer(tasksFolder: URL(filePath: tasks), orchestrator: orchestrator)
         try await server.serveStdio()
     }

@@ -8,6 +8,11 @@ enum ResultTable {
         var lines: [String] = []
         let machine = result.machine
         lines.append("task \(result.task) · candidate \(result.candidate)\(result.isCached ? " (cached result)" : "")")
+        if !result.isSandboxed {
+            lines.append(
+                "UNSANDBOXED: this candidate ran without Kiln's sandbox (--unsafe-no-sandbox); its figures could have been forged"
+            )
+        }
         lines.append("build: \(task.build.compiler) \(result.flags.joined(separator: " "))")
         lines.append(
             "baseline: \(task.baseline) built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")) (fixed by the task)"
@@ -19,7 +24,7 @@ enum ResultTable {
         )
         lines.append("")
         let header = [
-            "shape", "correct", "max abs err", "baseline", "candidate", "speedup", "IQR", "GFLOP/s", "of peak",
+            "shape", "correct", "max abs err", "baseline", "candidate", "speedup", "IQR", "GFLOP/s", "of peak", "cores",
         ]
         var rows: [[String]] = []
         for shape in result.shapes {
@@ -35,6 +40,7 @@ enum ResultTable {
                 shape.candidateSeconds.map(duration) ?? "-", shape.speedup.map { fixed($0, 2) + "x" } ?? "-",
                 shape.speedupLow.flatMap { low in shape.speedupHigh.map { "\(fixed(low, 2))-\(fixed($0, 2))" } } ?? "-",
                 shape.gflops.map { fixed($0, 1) } ?? "-", shape.fractionOfPeak.map { fixed($0 * 100, 1) + "%" } ?? "-",
+                shape.coresUsed.map { fixed($0, 1) } ?? "-",
             ])
         }
         lines.append(contentsOf: table(header: header, rows: rows))

@@ -64,6 +64,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
+    @OptionGroup var sandbox: SandboxOptions
     @OptionGroup(title: "Model (agent mode)") var modelOptions: ModelOptions
 
     func validate() throws {
@@ -91,7 +92,10 @@ struct RunCommand: AsyncParsableCommand {
         options.maxEvaluations = evaluations
         options.minPairs = minPairs
         options.maxPairs = maxPairs
-        let orchestrator = RunOrchestrator(store: runs.store, evaluator: Evaluator(cacheDirectory: cache.cacheURL))
+        let orchestrator = RunOrchestrator(
+            store: runs.store,
+            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        )
         let taskPath = self.task
         let settings = options
         if let agent = try modelOptions.resolve() {
@@ -130,9 +134,13 @@ struct ResumeCommand: AsyncParsableCommand {
 
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
+    @OptionGroup var sandbox: SandboxOptions
 
     func run() async throws {
-        let orchestrator = RunOrchestrator(store: runs.store, evaluator: Evaluator(cacheDirectory: cache.cacheURL))
+        let orchestrator = RunOrchestrator(
+            store: runs.store,
+            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        )
         let (runID, settings) = try orchestrator.settings(of: run)
         if let agent = settings.agent {
             let journal = try Journal(url: runs.store.journalURL(of: runID), readOnly: true)

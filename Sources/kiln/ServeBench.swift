@@ -37,6 +37,7 @@ struct ServeBench: AsyncParsableCommand {
 
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
+    @OptionGroup var sandbox: SandboxOptions
 
     func validate() throws {
         guard events >= 100 else { throw ValidationError("--events must be at least 100") }
@@ -52,7 +53,10 @@ struct ServeBench: AsyncParsableCommand {
         let task = try KernelTask.load(
             from: URL(filePath: FileManager.default.currentDirectoryPath).appending(path: "tasks/matmul")
         )
-        let orchestrator = RunOrchestrator(store: runs.store, evaluator: Evaluator(cacheDirectory: cache.cacheURL))
+        let orchestrator = RunOrchestrator(
+            store: runs.store,
+            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        )
         var options = RunOptions()
         options.maxEvaluations = 1
         options.minPairs = 2

@@ -1,5 +1,6 @@
 import Foundation
 import KilnAgent
+import KilnSandbox
 import KilnTesting
 import Testing
 
@@ -53,9 +54,9 @@ import Testing
     func shell() async throws {
         try await withTemporaryDirectory { folder in
             setenv("KILN_TEST_SECRET_KEY", "sk-should-not-leak", 1)
-            let tools = StandardTools(workspace: Workspace(root: folder))
+            let tools = StandardTools(workspace: Workspace(root: folder), sandbox: try await Fixtures.sandbox())
             let env = try #require(await tools.run("shell", arguments: ["command": "pwd; env"]))
-            #expect(env.content.contains(folder.lastPathComponent))
+            #expect(env.content.contains("/workspace"), "\(env.content)")
             #expect(!env.content.contains("sk-should-not-leak"))
             let clock = ContinuousClock()
             let start = clock.now
@@ -66,10 +67,47 @@ import Testing
         }
     }
 
+    @Test("the shell sees its workspace and the system only: no other process, no Kiln file, no network")
+    func shellSandbox() async throws {
+        try await withTemporaryDirectory { folder in
+            let outside = folder.appending(path: "outside")
+            let inside = folder.appending(path: "workspace")
+            try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: inside, withIntermediateDirectories: true)
+            try Data("kiln's secret cache".utf8).write(to: outside.appending(path: "result.json"))
+            let tools = StandardTools(workspace: Workspace(root: inside), sandbox: try await Fixtures.sandbox())
+            let parent = getpid()
+            let probe = try #require(
+                await tools.run(
+                    "shell",
+                    arguments: [
+                        "command": .string(
+                            """
+                            ls /proc | grep -c '^[0-9]' ; cat /proc/\(parent)/environ 2>&1 | head -c 200; \
+                            cat \(outside.path)/result.json 2>&1; echo x > \(outside.path)/planted 2>&1; \
+                            echo made > /workspace/made.txt; id -u; \
+                            (exec 3<>/dev/tcp/127.0.0.1/1 && echo network) 2>&1 | head -c 100; ls / | tr '\\n' ' '
+                            """
+                        )
+                    ]
+                )
+            )
+            let text = probe.content
+            #expect(!text.contains("kiln's secret cache"), "\(text)")
+            #expect(!text.contains("KILN"), "\(text)")
+            #expect(!FileManager.default.fileExists(atPath: outside.appending(path: "planted").path))
+            #expect(FileManager.default.fileExists(atPath: inside.appending(path: "made.txt").path))
+            #expect(!text.contains("network"), "\(text)")
+            // Its own PID namespace: a handful of processes (the init, the shell and its pipeline), never the host's.
+            let processes = Int(text.split(separator: "\n").first(where: { Int($0) != nil }) ?? "") ?? 999
+            #expect(processes < 10, "\(text)")
+        }
+    }
+
     @Test("notes survive as a file")
     func notes() async throws {
         try await withTemporaryDirectory { folder in
-            let tools = StandardTools(workspace: Workspace(root: folder))
+            let tools = StandardTools(workspace: Workspace(root: folder), sandbox: try await Fixtures.sandbox())
             _ = await tools.run("notes", arguments: ["action": "append", "text": "blocking by 64 helps"])
             #expect(tools.currentNotes.contains("blocking by 64"))
         }

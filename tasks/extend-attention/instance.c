@@ -181,7 +181,7 @@ void kiln_task_setup(kiln_problem *problem, const kiln_shape *shape, uint64_t se
                    4.0 * (2.0 * ((double)batch + 1.0) + (double)tp);
     kiln_set_work(problem, flops, bytes);
 
-    ea_state *state = malloc(sizeof *state);
+    ea_state *state = kiln_alloc(problem, sizeof *state);
     if (state == NULL) kiln_fail("extend-attention: out of memory for the instance state");
     *state = (ea_state){.q_extend = q_extend,
                         .k_extend = k_extend,
@@ -208,7 +208,5 @@ void kiln_task_call(kiln_problem *problem) {
                      s->logit_cap);
 }
 
-void kiln_task_teardown(kiln_problem *problem) {
-    free(kiln_state(problem));
-    kiln_set_state(problem, NULL);
-}
+/* The state is kiln_alloc() memory, freed with the problem: nothing to do. */
+void kiln_task_teardown(kiln_problem *problem) { (void)problem; }

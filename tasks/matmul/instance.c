@@ -51,7 +51,7 @@ void kiln_task_setup(kiln_problem *problem, const kiln_shape *shape, uint64_t se
 
     kiln_set_work(problem, 2.0 * (double)m * (double)n * (double)k, 4.0 * ((double)mk + (double)kn + (double)mn));
 
-    matmul_state *state = malloc(sizeof *state);
+    matmul_state *state = kiln_alloc(problem, sizeof *state);
     if (state == NULL) kiln_fail("matmul: out of memory for the instance state");
     *state = (matmul_state){.a = a, .b = b, .c = c, .m = m, .n = n, .k = k};
     kiln_set_state(problem, state);
@@ -62,7 +62,5 @@ void kiln_task_call(kiln_problem *problem) {
     matmul(s->a, s->b, s->c, s->m, s->n, s->k);
 }
 
-void kiln_task_teardown(kiln_problem *problem) {
-    free(kiln_state(problem));
-    kiln_set_state(problem, NULL);
-}
+/* The state is kiln_alloc() memory, freed with the problem: nothing to do. */
+void kiln_task_teardown(kiln_problem *problem) { (void)problem; }

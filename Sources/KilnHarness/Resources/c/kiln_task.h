@@ -3,9 +3,15 @@
  *
  * A task folder owns one C file (named by `instance` in task.toml) that turns a shape and a seed
  * into a problem instance: it allocates every buffer through kiln_buffer() (declaring its role),
- * fills the inputs from the seed, reports the work through kiln_set_work(), and calls the task's
- * entry point in kiln_task_call(). The driver owns the buffers, fills outputs with NaN before
- * every call, checks that inputs are unchanged after it, and ships outputs to the oracle.
+ * fills the inputs from the seed, reports the work through kiln_set_work(), keeps what the call
+ * needs in a state allocated with kiln_alloc(), and calls the task's entry point in kiln_task_call().
+ *
+ * Two processes share the instance: Kiln's monitor (trusted) runs kiln_task_setup() with every
+ * buffer and the state in memory it shares with the worker, a sandboxed process that runs the one
+ * implementation and calls kiln_task_call() there. So kiln_task_call() may use only the problem's
+ * buffers and its kiln_alloc() state (never memory from malloc() in setup), and may call none of
+ * the functions below. The monitor fills outputs with NaN before every call, checks that inputs
+ * are unchanged after it, and ships outputs to the oracle.
  *
  * Everything kernel-specific lives in the task folder; the driver knows nothing of any kernel.
  */
@@ -43,7 +49,10 @@ void *kiln_buffer(kiln_problem *problem, const char *name, enum kiln_role role, 
                   size_t count);
 /* The useful floating-point operations and the minimum bytes moved by one call. */
 void kiln_set_work(kiln_problem *problem, double flops, double bytes);
-/* The task's own state (for example a struct of pointers and scalars); freed by the task. */
+/* Allocates `bytes` of zeroed, 64-byte aligned memory that lives with the problem and is visible to
+ * the implementation's process: the only place for the task's state. Freed with the problem. */
+void *kiln_alloc(kiln_problem *problem, size_t bytes);
+/* The task's own state (for example a struct of pointers and scalars), allocated with kiln_alloc(). */
 void kiln_set_state(kiln_problem *problem, void *state);
 void *kiln_state(const kiln_problem *problem);
 /* Stops the driver with a task error: for shapes the instance file cannot build. */
@@ -59,7 +68,8 @@ uint64_t kiln_rng_below(kiln_rng *rng, uint64_t bound); /* in [0, bound) */
 /* Fills `count` floats with normal values times `scale`, quickly. */
 void kiln_fill_normal_f32(kiln_rng *rng, float *out, size_t count, float scale);
 
-/* What a task's instance file defines. */
+/* What a task's instance file defines. kiln_task_teardown() may free what setup allocated with
+ * malloc(); buffers and kiln_alloc() memory are Kiln's. */
 void kiln_task_setup(kiln_problem *problem, const kiln_shape *shape, uint64_t seed);
 void kiln_task_call(kiln_problem *problem);
 void kiln_task_teardown(kiln_problem *problem);

@@ -1,0 +1,224 @@
+import Foundation
+import KilnSandbox
+import KilnTask
+import Subprocess
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How an implementation's worker ended, as its monitor saw it.
+struct WorkerDeath: Sendable, Hashable {
+    /// How the process ended.
+    enum Status: Sendable, Hashable {
+        case exited(Int32)
+        case signaled(Int32)
+        /// The monitor lost it (the sandbox's init vanished).
+        case lost
+    }
+
+    /// What was under way: `start-up`, `call` or `freeze`.
+    var phase: String
+    var status: Status
+    /// The forbidden system call's number, when the allowlist ended it.
+    var syscall: Int?
+}
+
+/// What a monitor answered to one command.
+enum MonitorReply {
+    /// `ok key=value ...`
+    case ok([String: String])
+    /// Kiln's own failure (no sandbox, the worker could not start) or a refused command.
+    case error(String)
+    /// The task's instance file stopped the monitor.
+    case taskError(String)
+    /// The implementation's worker died.
+    case dead(WorkerDeath)
+    /// The call passed its deadline; the worker and its sandbox were killed. Nanoseconds waited.
+    case timeout(Int64)
+    /// The monitor itself stopped answering (Kiln killed it) or ended.
+    case lost
+}
+
+/// Limits and settings for one implementation's worker.
+struct WorkerLimits: Sendable {
+    var memoryMB: Int
+    var cpuSeconds: Int = 3600
+    var logBytes: Int = 1 << 20
+}
+
+/// One running monitor (Kiln's trusted driver for one implementation on one shape), driven over pipes.
+///
+/// The monitor is trusted code; the session still bounds what it reads: each byte is scanned once for a
+/// newline, a reply line is at most 64 KiB, and every request has a deadline after which the monitor's
+/// whole process group (and with it the worker's sandbox) is killed.
+///
+/// Not `Sendable`: a session belongs to the task that opened it.
+final class MonitorSession {
+    private let writer: StandardInputWriter
+    private var iterator: SubprocessOutputSequence.Iterator
+    private var buffer: [UInt8] = []
+    private var cursor = 0
+    private var scanned = 0
+    private let processGroup: pid_t
+    private static let maxLine = 1 << 16
+
+    private init(writer: StandardInputWriter, output: SubprocessOutputSequence, processGroup: pid_t) {
+        self.writer = writer
+        self.iterator = output.makeAsyncIterator()
+        self.processGroup = processGroup
+    }
+
+    /// Starts a monitor for one implementation on one shape, runs `body` with it, then kills its process group.
+    static func with<R: Sendable>(
+        monitor: URL,
+        worker: URL,
+        shape: Shape,
+        limits: WorkerLimits,
+        sandbox: Sandbox.Mode,
+        logURL: URL,
+        body: (MonitorSession) async throws -> R
+    ) async throws -> R {
+        var arguments = [
+            "--worker", worker.path, "--shape", shape.driverSpec, "--memory-mb", String(limits.memoryMB),
+            "--cpu-seconds", String(limits.cpuSeconds), "--log-bytes", String(limits.logBytes), "--log", logURL.path,
+        ]
+        if sandbox == .unsafeNone { arguments.append("--unsafe-no-sandbox") }
+        let configuration = Subprocess.Configuration(
+            executable: .path(FilePath(monitor.path)),
+            arguments: Arguments(arguments),
+            environment: .custom(["LC_ALL": "C"]),
+            platformOptions: ProcessRunner.sessionOptions(grace: .milliseconds(100))
+        )
+        let result = try await Subprocess.run(
+            configuration,
+            input: .inputWriter,
+            output: .sequence,
+            error: .discarded
+        ) { execution in
+            let session = MonitorSession(
+                writer: execution.standardInputWriter,
+                output: execution.standardOutput,
+                processGroup: execution.processIdentifier.value
+            )
+            defer { kill(-session.processGroup, SIGKILL) }
+            return try await body(session)
+        }
+        return result.closureResult
+    }
+
+    /// Waits for the monitor's `ready` line.
+    func awaitReady(timeout: Duration) async -> MonitorReply {
+        await reply(timeout: timeout)
+    }
+
+    /// Sends one command (and an optional payload) and waits for its reply line.
+    func request(_ command: String, payload: [UInt8]? = nil, timeout: Duration) async -> MonitorReply {
+        do {
+            _ = try await writer.write(Array((command + "\n").utf8))
+            if let payload { _ = try await writer.write(payload) }
+        } catch {
+            return .lost
+        }
+        return await reply(timeout: timeout)
+    }
+
+    /// Reads exactly `count` raw bytes after a reply, or nil when the monitor ends first.
+    func readBytes(_ count: Int, timeout: Duration) async -> [UInt8]? {
+        await withWatchdog(timeout) { () async -> [UInt8]? in
+            while buffer.count - cursor < count {
+                guard await fill() else { return nil }
+            }
+            let bytes = Array(buffer[cursor..<(cursor + count)])
+            cursor += count
+            scanned = cursor
+            compact()
+            return bytes
+        }
+    }
+
+    private func reply(timeout: Duration) async -> MonitorReply {
+        let line = await withWatchdog(timeout) { () async -> String? in
+            while true {
+                if let newline = buffer[max(scanned, cursor)...].firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = String(decoding: buffer[cursor..<newline], as: UTF8.self)
+                    cursor = newline + 1
+                    scanned = cursor
+                    compact()
+                    return line
+                }
+                scanned = buffer.count
+                if buffer.count - cursor > Self.maxLine { return nil }
+                guard await fill() else { return nil }
+            }
+        }
+        guard let line else { return .lost }
+        return Self.parse(line)
+    }
+
+    static func parse(_ line: String) -> MonitorReply {
+        if line.hasPrefix("ok") || line.hasPrefix("ready") { return .ok(fields(line)) }
+        if line.hasPrefix("task-error ") { return .taskError(String(line.dropFirst("task-error ".count))) }
+        if line.hasPrefix("error ") { return .error(String(line.dropFirst("error ".count))) }
+        if line.hasPrefix("timeout") { return .timeout(Int64(fields(line)["ns"] ?? "") ?? 0) }
+        if line.hasPrefix("dead") {
+            let f = fields(line)
+            let status = f["status"] ?? ""
+            let code = Int32(status.split(separator: ":").last ?? "") ?? -1
+            let parsed: WorkerDeath.Status =
+                status.hasPrefix("signal:") ? .signaled(code) : status.hasPrefix("exit:") ? .exited(code) : .lost
+            return .dead(
+                WorkerDeath(phase: f["phase"] ?? "call", status: parsed, syscall: f["syscall"].flatMap { Int($0) })
+            )
+        }
+        return .error("unexpected reply from Kiln's monitor '\(line.prefix(200))'")
+    }
+
+    private static func fields(_ line: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for word in line.split(separator: " ") {
+            let parts = word.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+        }
+        return fields
+    }
+
+    /// Runs `operation`; if it has not finished by `timeout`, kills the monitor's process group, which
+    /// ends any pending read.
+    private func withWatchdog<T>(_ timeout: Duration, _ operation: () async -> T) async -> T {
+        let group = processGroup
+        return await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return
+                }
+                kill(-group, SIGKILL)
+            }
+            let result = await operation()
+            tasks.cancelAll()
+            return result
+        }
+    }
+
+    private func fill() async -> Bool {
+        do {
+            guard let chunk = try await iterator.next() else { return false }
+            chunk.withUnsafeBytes { buffer.append(contentsOf: $0) }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    private func compact() {
+        if cursor > 1 << 20 || cursor == buffer.count {
+            buffer.removeFirst(cursor)
+            cursor = 0
+            scanned = 0
+        }
+    }
+}
