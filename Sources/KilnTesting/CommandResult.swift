@@ -17,18 +17,23 @@ package struct CommandResult: Sendable {
 ///   - arguments: the arguments after `kiln`.
 ///   - directory: the working directory.
 ///   - environment: extra environment variables.
+///   - wrapper: a program (by full path) and its arguments that start `kiln`, such as `setpriv --reuid 65533`.
 /// - Returns: exit code and output.
 /// - Throws: when the executable cannot be started.
 package func runKiln(
     _ arguments: [String],
     in directory: URL? = nil,
-    environment: [String: String] = [:]
+    environment: [String: String] = [:],
+    through wrapper: [String] = []
 ) async throws -> CommandResult {
     var updates: [Environment.Key: String?] = [:]
     for (key, value) in environment { updates[Environment.Key(stringLiteral: key)] = value }
+    let executable: Executable =
+        wrapper.first.map { .path(.init($0)) } ?? .path(.init(Fixtures.kilnExecutable.path))
+    let all = wrapper.isEmpty ? arguments : Array(wrapper.dropFirst()) + [Fixtures.kilnExecutable.path] + arguments
     let result = try await Subprocess.run(
-        .path(.init(Fixtures.kilnExecutable.path)),
-        arguments: Arguments(arguments),
+        executable,
+        arguments: Arguments(all),
         environment: .inherit.updating(updates),
         workingDirectory: directory.map { .init($0.path) },
         output: .string(limit: 4 << 20),

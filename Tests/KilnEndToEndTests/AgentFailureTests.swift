@@ -46,6 +46,51 @@ struct AgentFailureTests {
         }
     }
 
+    @Test("a key that a tool prints is redacted before it is journaled or sent to the model")
+    func redaction() async throws {
+        try await withTemporaryDirectory { folder in
+            let half = Self.secret.count / 2
+            let first = String(Self.secret.prefix(half))
+            let second = String(Self.secret.dropFirst(half))
+            // The model's own message never holds the key; the shell's output does.
+            let script = ModelScript(turns: [
+                ModelScript.Turn(toolCalls: [
+                    ModelScript.ScriptedToolCall(
+                        name: "shell",
+                        arguments: .object(["command": .string("printf '%s%s\\n' '\(first)' '\(second)'")])
+                    )
+                ]),
+                ModelScript.Turn(
+                    toolCalls: [
+                        ModelScript.ScriptedToolCall(name: "finish", arguments: .object(["summary": .string("done")]))
+                    ],
+                    expectation: ModelScript.Expectation(toolResultContains: "[redacted]")
+                ),
+            ])
+            let server = ScriptedModelServer(script: script, forbiddenSecrets: [Self.secret])
+            let runs = folder.appending(path: "runs")
+            let result = try await server.withRunning { base in
+                try await runKiln(
+                    [
+                        "run", Fixtures.taskFolder("matmul").path, "--model", "gpt-test", "--base-url",
+                        base.appending(path: "v1").absoluteString, "--api-key-env", "KILN_TEST_API_KEY",
+                        "--no-seed-eval", "--no-stream", "--runs", runs.path, "--cache-dir", Fixtures.sharedCache.path,
+                    ],
+                    environment: ["KILN_TEST_API_KEY": Self.secret]
+                )
+            }
+            #expect(server.violations.isEmpty, "\(server.violations)")
+            #expect(!result.stdout.contains(Self.secret) && !result.stderr.contains(Self.secret))
+            var sawRedaction = false
+            for file in Self.files(under: runs) {
+                let bytes = (try? Data(contentsOf: file)) ?? Data()
+                #expect(bytes.range(of: Data(Self.secret.utf8)) == nil, "the key leaked into \(file.lastPathComponent)")
+                if bytes.range(of: Data("[redacted]".utf8)) != nil { sawRedaction = true }
+            }
+            #expect(sawRedaction, "no journal holds the redacted tool result")
+        }
+    }
+
     @Test("a missing key variable and an unknown provider are usage errors")
     func badConfiguration() async throws {
         let matmul = Fixtures.taskFolder("matmul").path

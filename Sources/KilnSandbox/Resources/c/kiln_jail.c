@@ -536,8 +536,13 @@ pid_t jail_spawn(const struct jail_config *config, char *error, size_t error_siz
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
     if (pid < 0) {
         int saved = errno;
-        snprintf(error, error_size, "cannot create the sandbox's namespaces (user, PID, mount, IPC, network, UTS): %s",
-                 strerror(saved));
+        const char *why = saved == EPERM    ? " (user namespaces are not allowed here: kernel.unprivileged_userns_clone, "
+                                              "AppArmor's restrict_unprivileged_userns, or a container's seccomp policy)"
+                          : saved == ENOSPC ? " (the limit user.max_user_namespaces is zero or reached)"
+                          : saved == EINVAL ? " (this kernel lacks one of the namespace kinds)"
+                                            : "";
+        snprintf(error, error_size, "cannot create the sandbox's namespaces (user, PID, mount, IPC, network, UTS): %s%s",
+                 strerror(saved), why);
         close(sync_pipe[0]), close(sync_pipe[1]), close(error_pipe[0]), close(error_pipe[1]);
         return -1;
     }
