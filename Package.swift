@@ -47,7 +47,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            resources: [.copy("Resources/c")]
+            resources: [.copy("Resources/c"), .copy("Resources/python")]
         ),
         .target(
             name: "KilnTuner",
