@@ -22,9 +22,11 @@ let package = Package(
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
+        .target(name: "KilnCore"),
         .target(
             name: "KilnTask",
             dependencies: [
+                "KilnCore",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -32,6 +34,7 @@ let package = Package(
         .target(
             name: "KilnSandbox",
             dependencies: [
+                "KilnCore",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -41,7 +44,7 @@ let package = Package(
         .target(
             name: "KilnHarness",
             dependencies: [
-                "KilnTask", "KilnSandbox",
+                "KilnCore", "KilnTask", "KilnSandbox",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
@@ -51,12 +54,12 @@ let package = Package(
         ),
         .target(
             name: "KilnTuner",
-            dependencies: ["KilnTask", "KilnHarness"]
+            dependencies: ["KilnCore", "KilnTask"]
         ),
         .target(
             name: "KilnAgent",
             dependencies: [
-                "KilnTask", "KilnHarness", "KilnTuner", "KilnSandbox",
+                "KilnCore", "KilnSandbox",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -78,7 +81,7 @@ let package = Package(
         .target(
             name: "KilnModelServer",
             dependencies: [
-                "KilnAgent", "KilnHTTPServing", "KilnTask",
+                "KilnAgent", "KilnHTTPServing", "KilnCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,7 +90,7 @@ let package = Package(
         .target(
             name: "KilnRun",
             dependencies: [
-                "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent", "KilnSandbox",
+                "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent", "KilnSandbox",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -114,7 +117,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnTask",
+                "KilnCore", "KilnTask",
                 "KilnSandbox",
                 "KilnHarness",
                 "KilnTuner",
@@ -134,7 +137,7 @@ let package = Package(
         ),
         .testTarget(name: "KilnTaskTests", dependencies: ["KilnTask", "KilnTesting"]),
         .testTarget(name: "KilnSandboxTests", dependencies: ["KilnSandbox", "KilnTesting"]),
-        .testTarget(name: "KilnHarnessTests", dependencies: ["KilnTask", "KilnHarness", "KilnTesting"]),
+        .testTarget(name: "KilnHarnessTests", dependencies: ["KilnCore", "KilnTask", "KilnHarness", "KilnTesting"]),
         .testTarget(
             name: "KilnServeTests",
             dependencies: [
@@ -145,7 +148,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KilnAgentTests", dependencies: ["KilnAgent", "KilnSandbox", "KilnTesting"]),
-        .testTarget(name: "KilnTunerTests", dependencies: ["KilnTask", "KilnHarness", "KilnTuner"]),
+        .testTarget(name: "KilnTunerTests", dependencies: ["KilnCore", "KilnTask", "KilnTuner"]),
         .testTarget(
             name: "KilnRunTests",
             dependencies: [

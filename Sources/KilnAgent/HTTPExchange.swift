@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import KilnCore
 import NIOCore
 import NIOHTTP1
 
@@ -43,27 +44,20 @@ struct HTTPExchange: Sendable {
         let prepared = request
         let seconds = Int64(timeout.components.seconds) + 1
         do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    let response = try await client.execute(prepared, timeout: .seconds(seconds))
-                    let headers = response.headers.map { ($0.name, $0.value) }
-                    return try await handle(
-                        Response(status: Int(response.status.code), headers: headers, body: response.body)
-                    )
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let value = first else {
-                    throw ModelError(
-                        .timeout,
-                        "\(endpoint) did not answer within \(timeout); raise --request-timeout if the model is slow"
-                    )
-                }
-                return value
+            let answer = try await withDeadline(timeout) {
+                let response = try await client.execute(prepared, timeout: .seconds(seconds))
+                let headers = response.headers.map { ($0.name, $0.value) }
+                return try await handle(
+                    Response(status: Int(response.status.code), headers: headers, body: response.body)
+                )
             }
+            guard let answer else {
+                throw ModelError(
+                    .timeout,
+                    "\(endpoint) did not answer within \(timeout); raise --request-timeout if the model is slow"
+                )
+            }
+            return answer
         } catch let error as ModelError {
             throw error
         } catch let error as HTTPClientError {

@@ -1,5 +1,6 @@
 import Crypto
 package import Foundation
+import KilnCore
 package import KilnSandbox
 package import KilnTask
 package import Logging

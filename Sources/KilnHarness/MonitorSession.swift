@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnSandbox
 import KilnTask
 import Subprocess
@@ -189,19 +190,7 @@ final class MonitorSession {
     /// ends any pending read.
     private func withWatchdog<T>(_ timeout: Duration, _ operation: () async -> T) async -> T {
         let group = processGroup
-        return await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
-                do {
-                    try await Task.sleep(for: timeout)
-                } catch {
-                    return
-                }
-                kill(-group, SIGKILL)
-            }
-            let result = await operation()
-            tasks.cancelAll()
-            return result
-        }
+        return await KilnCore.withWatchdog(timeout, onTimeout: { kill(-group, SIGKILL) }, operation)
     }
 
     private func fill() async -> Bool {

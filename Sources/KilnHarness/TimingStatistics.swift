@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 
 /// Order statistics of a small sample of timings or ratios.
 package struct TimingStatistics: Sendable, Hashable {
@@ -38,27 +39,6 @@ package struct TimingStatistics: Sendable, Hashable {
     package static func geometricMean(_ values: [Double]) -> Double? {
         guard !values.isEmpty, values.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
         return exp(values.map { log($0) }.reduce(0, +) / Double(values.count))
-    }
-}
-
-/// A small deterministic generator for input seeds (SplitMix64).
-package struct SeedGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    /// Creates a generator.
-    /// - Parameter seed: the starting state.
-    package init(seed: UInt64) {
-        state = seed
-    }
-
-    /// The next 64 random bits.
-    /// - Returns: them.
-    package mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,5 +1,5 @@
 package import KilnAgent
-import KilnTask
+import KilnCore
 
 extension ModelScript {
     /// One answer of a script, consumed by one request.

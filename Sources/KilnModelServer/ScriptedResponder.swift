@@ -1,6 +1,6 @@
 import Hummingbird
 import KilnAgent
-import KilnTask
+import KilnCore
 import Logging
 import NIOCore
 import ServiceLifecycle

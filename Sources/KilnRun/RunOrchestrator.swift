@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 package import KilnHarness
 package import KilnTask
 import KilnTuner

@@ -1,4 +1,5 @@
 package import Foundation
+import KilnCore
 package import Subprocess
 import SystemPackage
 
@@ -53,26 +54,16 @@ package enum ProcessRunner {
             platformOptions: sessionOptions()
         )
         do {
-            return try await withThrowingTaskGroup(of: Output?.self) { group in
-                group.addTask {
-                    let result = try await Subprocess.run(
-                        configuration,
-                        output: .bytes(limit: outputLimit),
-                        error: .combinedWithOutput
-                    )
-                    let text = String(decoding: result.standardOutput, as: UTF8.self)
-                    return Output(status: result.terminationStatus, output: text, hasTimedOut: false)
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let output = first else {
-                    return Output(status: .signaled(9), output: "", hasTimedOut: true)
-                }
-                return output
+            let output = try await withDeadline(timeout) {
+                let result = try await Subprocess.run(
+                    configuration,
+                    output: .bytes(limit: outputLimit),
+                    error: .combinedWithOutput
+                )
+                let text = String(decoding: result.standardOutput, as: UTF8.self)
+                return Output(status: result.terminationStatus, output: text, hasTimedOut: false)
             }
+            return output ?? Output(status: .signaled(9), output: "", hasTimedOut: true)
         } catch let error as SubprocessError where error.code == .outputLimitExceeded {
             return Output(status: .exited(1), output: "(output exceeded \(outputLimit) bytes)", hasTimedOut: false)
         } catch {

@@ -1,4 +1,4 @@
-import KilnHarness
+import KilnCore
 
 /// A genetic algorithm: children of the best points so far, by tournament selection, uniform
 /// crossover and mutation.

@@ -1,4 +1,4 @@
-import KilnHarness
+import KilnCore
 
 /// A way of choosing the next configuration to evaluate.
 ///

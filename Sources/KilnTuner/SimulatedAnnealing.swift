@@ -1,5 +1,5 @@
 import Foundation
-import KilnHarness
+import KilnCore
 
 /// Local search that walks to neighbouring points, accepting worse ones with a probability that
 /// falls as the run goes on (simulated annealing), with occasional random jumps.

@@ -1,5 +1,5 @@
 import Foundation
-import KilnHarness
+import KilnCore
 
 /// A tree-structured Parzen estimator: models the values of the best quarter of the trials and of
 /// the rest, axis by axis, and proposes the untried point where the first is most likely relative to

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnCore
 import KilnRun
 import KilnTask
 import Subprocess

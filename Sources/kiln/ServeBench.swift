@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import KilnCore
 import KilnHarness
 import KilnRun
 import KilnServe

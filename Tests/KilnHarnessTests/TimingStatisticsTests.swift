@@ -1,3 +1,4 @@
+import KilnCore
 import KilnHarness
 import Testing
 
