@@ -96,9 +96,17 @@ let package = Package(
             ]
         ),
         .target(
+            name: "KilnAgentRun",
+            dependencies: [
+                "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent", "KilnSandbox", "KilnRun",
+                "KilnModelServer",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "KilnServe",
             dependencies: [
-                "KilnRun", "KilnHarness", "KilnAgent", "KilnTask", "KilnTuner", "KilnHTTPServing",
+                "KilnRun", "KilnAgentRun", "KilnHarness", "KilnAgent", "KilnTask", "KilnTuner", "KilnHTTPServing",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -117,6 +125,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
+                "KilnAgentRun",
                 "KilnCore", "KilnTask",
                 "KilnSandbox",
                 "KilnHarness",

@@ -188,6 +188,36 @@ package struct CandidateRecord: Codable, Sendable, Hashable {
     package var source: String?
     /// The shapes it was evaluated on when not the whole suite; such candidates are not ranked.
     package var shapes: [String]?
+
+    /// Creates a candidate.
+    /// - Parameters:
+    ///   - id: its number within the run.
+    ///   - design: its design (or design track).
+    ///   - point: its point in the design's grid (-1 outside a grid).
+    ///   - configuration: its tunable configuration.
+    ///   - parent: the candidate it was derived from.
+    ///   - file: its workspace file (agent runs).
+    ///   - source: its source as evaluated (agent runs).
+    ///   - shapes: the shapes of a partial evaluation.
+    package init(
+        id: Int,
+        design: String,
+        point: Int,
+        configuration: TunableConfiguration,
+        parent: Int?,
+        file: String? = nil,
+        source: String? = nil,
+        shapes: [String]? = nil
+    ) {
+        self.id = id
+        self.design = design
+        self.point = point
+        self.configuration = configuration
+        self.parent = parent
+        self.file = file
+        self.source = source
+        self.shapes = shapes
+    }
 }
 
 /// How a run ended.

@@ -135,7 +135,7 @@ package struct RunOrchestrator: Sendable {
     ///   - agent: the agent's settings, for agent runs.
     /// - Returns: the run's id, its lock (held while the caller writes), its journal and its settings.
     /// - Throws: ``RunError`` when the folder, lock or journal cannot be made, or what the probe throws.
-    func createRun(
+    package func createRun(
         task: KernelTask,
         taskPath: String,
         options: RunOptions,
@@ -172,7 +172,7 @@ package struct RunOrchestrator: Sendable {
 
     /// Opens a stopped run to continue it: takes its lock, checks it has not finished and that its
     /// task has not changed, and journals the new part.
-    func reopen(_ id: String) throws -> (id: String, lock: RunLock, journal: Journal, task: KernelTask) {
+    package func reopen(_ id: String) throws -> (id: String, lock: RunLock, journal: Journal, task: KernelTask) {
         let id = try store.resolve(id)
         let lock = try RunLock(folder: store.folder(of: id), runID: id)
         let journal = try Journal(url: store.journalURL(of: id))
@@ -202,7 +202,7 @@ package struct RunOrchestrator: Sendable {
         task: KernelTask,
         progress: @Sendable (RunProgress) -> Void
     ) async throws -> RunState {
-        let ledger = Ledger(journal: journal, state: RunState(entries: try journal.entries()))
+        let ledger = try Ledger(journal: journal)
         defer { progress(ledger.partFinished) }
         guard let settings = ledger.state.settings, let strategy = Strategies.named(settings.strategy) else {
             throw RunError(.corrupt, "run \(id) has no readable settings")
@@ -223,11 +223,12 @@ package struct RunOrchestrator: Sendable {
             if let pending = state.order.first(where: { state.candidates[$0]?.result == nil }),
                 let candidate = state.candidates[pending]
             {
-                guard try await evaluate(candidate.record, ledger: ledger, task: task, progress: progress)
+                guard
+                    try await evaluate(candidate.record, isNew: false, ledger: ledger, task: task, progress: progress)
                 else { return try stop() }
                 continue
             }
-            if let budget = exhaustedBudget(state, settings: settings) {
+            if let budget = state.exhaustedBudget() {
                 try ledger.record(.budgetExhausted(budget))
                 progress(.budgetExhausted(budget))
                 guard
@@ -272,17 +273,17 @@ package struct RunOrchestrator: Sendable {
                 configuration: space.configuration(at: point),
                 parent: state.bestOf(design: design.name)
             )
-            try ledger.record(.candidateCreated(candidate))
-            guard try await evaluate(candidate, ledger: ledger, task: task, progress: progress) else {
+            guard try await evaluate(candidate, isNew: true, ledger: ledger, task: task, progress: progress) else {
                 return try stop()
             }
         }
         return ledger.state
     }
 
-    /// Evaluates a candidate on the suite and journals it; returns false when the run was cancelled.
+    /// Evaluates a candidate on the suite through the ledger; returns false when the run was cancelled.
     private func evaluate(
         _ candidate: CandidateRecord,
+        isNew: Bool,
         ledger: Ledger,
         task: KernelTask,
         progress: @Sendable (RunProgress) -> Void
@@ -290,10 +291,6 @@ package struct RunOrchestrator: Sendable {
         guard let settings = ledger.state.settings,
             let design = settings.designs.first(where: { $0.name == candidate.design })
         else { throw RunError(.corrupt, "candidate \(candidate.id) names an unknown design") }
-        if ledger.state.candidates[candidate.id]?.isStarted != true {
-            try ledger.record(.evaluationStarted(candidate: candidate.id))
-        }
-        progress(.evaluating(candidate: candidate, state: ledger.state))
         let request = EvaluationRequest(
             task: task,
             source: design.source,
@@ -302,22 +299,22 @@ package struct RunOrchestrator: Sendable {
             shapes: task.suite,
             options: evaluationOptions(settings)
         )
-        let result: EvaluationResult
         do {
-            result = try await ledger.timing { try await evaluator.evaluate(request) }
+            _ = try await ledger.evaluate(
+                candidate,
+                isNew: isNew,
+                request: request,
+                isRanked: true,
+                using: evaluator,
+                progress: progress
+            )
         } catch is CancellationError {
             return false
         }
-        if Task.isCancelled { return false }
-        try ledger.record(.evaluationFinished(candidate: candidate.id, result: result))
-        if result.correct, let speedup = result.geomeanSpeedup, speedup > (ledger.state.bestSpeedup ?? 0) {
-            try ledger.record(.bestImproved(candidate: candidate.id, speedup: speedup))
-        }
-        progress(.evaluated(candidate: candidate, result: result, state: ledger.state))
         return true
     }
 
-    func evaluationOptions(_ settings: RunSettings, heldout: Bool = false) -> EvaluationOptions {
+    package func evaluationOptions(_ settings: RunSettings, heldout: Bool = false) -> EvaluationOptions {
         var options = EvaluationOptions()
         options.minPairs = settings.minPairs
         options.maxPairs = settings.maxPairs
@@ -325,17 +322,11 @@ package struct RunOrchestrator: Sendable {
         return options
     }
 
-    private func exhaustedBudget(_ state: RunState, settings: RunSettings) -> String? {
-        if let max = settings.maxEvaluations, state.finishedEvaluations >= max { return "evaluations" }
-        if let max = settings.maxSeconds, state.elapsed(now: Date()) >= max { return "time" }
-        return nil
-    }
-
     // MARK: - The end
 
     /// Checks the best candidates on the held-out shapes (best first, until one passes), writes the
     /// winner and the report, and journals the outcome; returns false when the run was cancelled.
-    func finish(
+    package func finish(
         reason: String,
         ledger: Ledger,
         task: KernelTask,
@@ -399,13 +390,13 @@ package struct RunOrchestrator: Sendable {
     }
 
     /// Ctrl-C: journals the stop and leaves a report of the run so far.
-    func interrupt(_ ledger: Ledger, id: String) throws -> RunState {
+    package func interrupt(_ ledger: Ledger, id: String) throws -> RunState {
         try ledger.record(.interrupted)
         try writeReport(ledger.state, id: id)
         return ledger.state
     }
 
-    func writeReport(_ state: RunState, id: String) throws(RunError) {
+    package func writeReport(_ state: RunState, id: String) throws(RunError) {
         let report = RunReport(state: state, runID: id)
         let folder = store.folder(of: id)
         try writeFile(report.html(), to: folder.appending(path: "report.html"))
@@ -421,44 +412,9 @@ package struct RunOrchestrator: Sendable {
     }
 }
 
-/// The journal and the state folded from it, advanced together: an event is journaled, then applied.
-final class Ledger {
-    let journal: Journal
-    private(set) var state: RunState
-    /// Time spent inside the evaluator during this part of the run.
-    private(set) var evaluating: Duration = .zero
-    /// When this part of the run (this process's) began.
-    private let partStart = ContinuousClock.now
-
-    /// This part's wall time and time inside evaluations, for the bookkeeping line.
-    var partFinished: RunProgress {
-        .partFinished(
-            wallSeconds: (ContinuousClock.now - partStart).inSeconds,
-            evaluationSeconds: evaluating.inSeconds
-        )
-    }
-
-    init(journal: Journal, state: RunState) {
-        self.journal = journal
-        self.state = state
-    }
-
-    func timing<T>(_ body: () async throws -> T) async rethrows -> T {
-        let clock = ContinuousClock()
-        let start = clock.now
-        defer { evaluating += clock.now - start }
-        return try await body()
-    }
-
-    func record(_ event: RunEvent) throws(RunError) {
-        let sequence = try journal.append(event)
-        state.apply(Journal.Entry(sequence: sequence, date: Date(), event: event))
-    }
-}
-
 extension RunSettings {
     /// A candidate's source: its own (agent runs) or its design's (tuner runs).
-    func source(of record: CandidateRecord) -> String? {
+    package func source(of record: CandidateRecord) -> String? {
         record.source ?? designs.first { $0.name == record.design }?.source
     }
 

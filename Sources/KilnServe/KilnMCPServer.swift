@@ -1,5 +1,6 @@
 package import Foundation
 package import KilnAgent
+import KilnAgentRun
 import KilnHarness
 package import KilnRun
 import KilnTask

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KilnAgent
+import KilnAgentRun
 import KilnHarness
 import KilnModelServer
 import KilnRun

@@ -1,6 +1,7 @@
 import Foundation
 package import KilnAgent
 import KilnHarness
+package import KilnRun
 package import KilnTask
 
 /// A run that an outside agent drives one call at a time (through MCP): each evaluation or tuning it
@@ -37,7 +38,7 @@ package actor RunSession {
             proposer: proposer
         )
         self.lock = lock
-        let ledger = Ledger(journal: journal, state: RunState(entries: try journal.entries()))
+        let ledger = try Ledger(journal: journal)
         try ledger.record(.trackStarted(name: proposer, rationale: "candidates sent by \(proposer)"))
         let workspace = orchestrator.store.folder(of: id).appending(path: "workspace")
         try? FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)

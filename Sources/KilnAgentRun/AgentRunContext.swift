@@ -1,6 +1,7 @@
 import Foundation
 import KilnAgent
 import KilnHarness
+import KilnRun
 import KilnSandbox
 import KilnTask
 import KilnTuner
@@ -9,10 +10,9 @@ import Synchronization
 /// The run's side of an agent run: the tools that need the harness and the journal (evaluate, tune,
 /// probe, leaderboard, design tracks, finish), the file tools, and the host of the agent loop.
 ///
-/// `@unchecked Sendable`: the loop runs one tool at a time and awaits it, all in the run's task, so
-/// the ledger is never touched concurrently; the retry notes, written from the model client's
-/// callbacks, are behind a `Mutex`.
-final class AgentRunContext: AgentToolbox, AgentHost, @unchecked Sendable {
+/// Sendable: its parts are (the ledger serialises its writers; the retry notes, written from the model
+/// client's callbacks, are behind a `Mutex`).
+final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
     let ledger: Ledger
     let task: KernelTask
     let evaluator: Evaluator
@@ -55,12 +55,7 @@ final class AgentRunContext: AgentToolbox, AgentHost, @unchecked Sendable {
         }
     }
 
-    func exhaustedBudget() -> String? {
-        guard let settings = state.settings else { return nil }
-        if let max = settings.maxEvaluations, state.finishedEvaluations >= max { return "evaluations" }
-        if let max = settings.maxSeconds, state.elapsed(now: Date()) >= max { return "time" }
-        return nil
-    }
+    func exhaustedBudget() -> String? { state.exhaustedBudget() }
 
     func compactionContext() -> String {
         let notes = standard.currentNotes
@@ -227,17 +222,13 @@ final class AgentRunContext: AgentToolbox, AgentHost, @unchecked Sendable {
             shapes: partial
         )
         // A call interrupted by a crash is re-run: the same candidate, not a second one.
+        var isNew = true
         if let last = state.order.last.flatMap({ state.candidates[$0] }), last.result == nil,
             last.record.source == source, last.record.configuration == configuration, last.record.shapes == partial
         {
             record = last.record
-        } else {
-            try ledger.record(.candidateCreated(record))
+            isNew = false
         }
-        if state.candidates[record.id]?.isStarted != true {
-            try ledger.record(.evaluationStarted(candidate: record.id))
-        }
-        progress(.evaluating(candidate: record, state: state))
         let request = EvaluationRequest(
             task: task,
             source: source,
@@ -246,13 +237,14 @@ final class AgentRunContext: AgentToolbox, AgentHost, @unchecked Sendable {
             shapes: try task.shapes(named: partial ?? []),
             options: options
         )
-        let result = try await ledger.timing { try await evaluator.evaluate(request) }
-        try Task.checkCancellation()
-        try ledger.record(.evaluationFinished(candidate: record.id, result: result))
-        if partial == nil, result.correct, let speedup = result.geomeanSpeedup, speedup > (state.bestSpeedup ?? 0) {
-            try ledger.record(.bestImproved(candidate: record.id, speedup: speedup))
-        }
-        progress(.evaluated(candidate: record, result: result, state: state))
+        let result = try await ledger.evaluate(
+            record,
+            isNew: isNew,
+            request: request,
+            isRanked: partial == nil,
+            using: evaluator,
+            progress: progress
+        )
         return (record, result)
     }
 

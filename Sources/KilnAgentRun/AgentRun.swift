@@ -1,6 +1,7 @@
 import Foundation
 package import KilnAgent
 import KilnHarness
+package import KilnRun
 package import KilnTask
 import Synchronization
 
@@ -108,7 +109,7 @@ extension RunOrchestrator {
         evaluatesSeed: Bool,
         progress: @escaping @Sendable (RunProgress) -> Void
     ) async throws -> RunState {
-        let ledger = Ledger(journal: journal, state: RunState(entries: try journal.entries()))
+        let ledger = try Ledger(journal: journal)
         defer { progress(ledger.partFinished) }
         guard let settings = ledger.state.settings, let agent = settings.agent else {
             throw RunError(.corrupt, "run \(id) is not an agent run")

@@ -1,0 +1,132 @@
+package import Foundation
+import KilnCore
+package import KilnHarness
+import Synchronization
+
+/// A run's journal and the state folded from it, advanced together (an event is journaled, then
+/// applied), and the one place an evaluation is journaled, whoever proposed it (the tuner, the agent,
+/// an MCP client, an executor running several at once).
+///
+/// Writers are serialised: every `record` appends under one lock, so concurrent evaluations interleave
+/// their events but never lose or reorder one.
+package final class Ledger: Sendable {
+    /// The journal.
+    package let journal: Journal
+    private let inner: Mutex<Inner>
+    /// When this part of the run (this process's) began.
+    private let partStart = ContinuousClock.now
+
+    private struct Inner {
+        var state: RunState
+        /// Time spent inside the evaluator during this part of the run.
+        var evaluating: Duration = .zero
+    }
+
+    /// Creates a ledger over a journal and the state folded from it.
+    /// - Parameters:
+    ///   - journal: the journal.
+    ///   - state: its state.
+    package init(journal: Journal, state: RunState) {
+        self.journal = journal
+        self.inner = Mutex(Inner(state: state))
+    }
+
+    /// Opens a ledger by folding a journal.
+    /// - Parameter journal: the journal.
+    /// - Throws: ``RunError`` when it cannot be read.
+    package convenience init(journal: Journal) throws(RunError) {
+        self.init(journal: journal, state: RunState(entries: try journal.entries()))
+    }
+
+    /// The run's state now.
+    package var state: RunState { inner.withLock { $0.state } }
+
+    /// This part's wall time and time inside evaluations, for the bookkeeping line.
+    package var partFinished: RunProgress {
+        let evaluating = inner.withLock { $0.evaluating }
+        return .partFinished(
+            wallSeconds: (ContinuousClock.now - partStart).inSeconds,
+            evaluationSeconds: evaluating.inSeconds
+        )
+    }
+
+    /// Journals an event, then applies it to the state.
+    /// - Parameter event: the event.
+    /// - Throws: ``RunError`` when the journal cannot be written (the event then does not count).
+    package func record(_ event: RunEvent) throws(RunError) {
+        try inner.withLock { inner throws(RunError) in
+            let sequence = try journal.append(event)
+            inner.state.apply(Journal.Entry(sequence: sequence, date: Date(), event: event))
+        }
+    }
+
+    /// Runs an evaluation (or any work inside the evaluator), adding its duration to this part's
+    /// evaluation time.
+    /// - Parameter body: the work.
+    /// - Returns: what it returns.
+    /// - Throws: what it throws.
+    package func timing<T>(_ body: () async throws -> T) async rethrows -> T {
+        let clock = ContinuousClock()
+        let start = clock.now
+        defer {
+            let spent = clock.now - start
+            inner.withLock { $0.evaluating += spent }
+        }
+        return try await body()
+    }
+
+    /// Evaluates a candidate through the one journaled sequence: `candidate_created` (for a new
+    /// candidate), `evaluation_started` (unless an interrupted earlier attempt journaled it), the
+    /// evaluation, `evaluation_finished`, and `best_improved` when the result is ranked, correct and
+    /// faster than the best so far.
+    /// - Parameters:
+    ///   - candidate: the candidate.
+    ///   - isNew: whether `candidate_created` still has to be journaled.
+    ///   - request: what to evaluate.
+    ///   - isRanked: whether the result may become the best (full-suite evaluations only).
+    ///   - evaluator: the evaluator.
+    ///   - progress: told when the evaluation starts and ends.
+    /// - Returns: the result.
+    /// - Throws: `CancellationError` when cancelled (nothing more is journaled: resume re-runs it, and
+    ///   the harness's cache makes a finished one free); ``RunError`` when the journal cannot be written;
+    ///   what the evaluator throws when Kiln or the task is at fault.
+    package func evaluate(
+        _ candidate: CandidateRecord,
+        isNew: Bool,
+        request: EvaluationRequest,
+        isRanked: Bool,
+        using evaluator: Evaluator,
+        progress: @Sendable (RunProgress) -> Void = { _ in }
+    ) async throws -> EvaluationResult {
+        if isNew { try record(.candidateCreated(candidate)) }
+        if state.candidates[candidate.id]?.isStarted != true {
+            try record(.evaluationStarted(candidate: candidate.id))
+        }
+        progress(.evaluating(candidate: candidate, state: state))
+        let result = try await timing { try await evaluator.evaluate(request) }
+        try Task.checkCancellation()
+        let finished: RunState = try inner.withLock { inner throws(RunError) in
+            let finish = RunEvent.evaluationFinished(candidate: candidate.id, result: result)
+            inner.state.apply(Journal.Entry(sequence: try journal.append(finish), date: Date(), event: finish))
+            if isRanked, result.correct, let speedup = result.geomeanSpeedup, speedup > (inner.state.bestSpeedup ?? 0) {
+                let best = RunEvent.bestImproved(candidate: candidate.id, speedup: speedup)
+                inner.state.apply(Journal.Entry(sequence: try journal.append(best), date: Date(), event: best))
+            }
+            return inner.state
+        }
+        progress(.evaluated(candidate: candidate, result: result, state: finished))
+        return result
+    }
+}
+
+extension RunState {
+    /// The run's own budget that has run out (evaluations, then wall time over all its parts), or nil.
+    /// - Parameter now: the time to judge the wall-time budget at.
+    /// - Returns: `evaluations`, `time`, or nil.
+    package func exhaustedBudget(now: Date = Date()) -> String? {
+        guard let settings else { return nil }
+        if let max = settings.maxEvaluations, finishedEvaluations >= max { return "evaluations" }
+        if let max = settings.maxSeconds, elapsed(now: now) >= max { return "time" }
+        return nil
+    }
+}
