@@ -5,7 +5,8 @@ let package = Package(
     name: "Kiln",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "kiln", targets: ["kiln"])
+        .executable(name: "kiln", targets: ["kiln"]),
+        .executable(name: "kiln-bench", targets: ["kiln-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -100,6 +101,7 @@ let package = Package(
             dependencies: [
                 "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent", "KilnSandbox", "KilnRun",
                 "KilnModelServer",
+                .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -140,6 +142,16 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "kiln-bench",
+            dependencies: [
+                "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnRun", "KilnAgent", "KilnAgentRun",
+                "KilnModelServer", "KilnServe", "KilnSandbox",
+                .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,5 +1,5 @@
 /// One step of an agent's conversation, journaled before it counts; the conversation is a fold of them.
-package enum AgentEvent: Sendable, Hashable, Codable {
+package enum AgentEvent: Sendable, Hashable {
     /// A message joined the conversation (the system prompt, a nudge, the model's answer, a tool's result).
     case message(ChatMessage)
     /// A request was sent with this many messages and about this many tokens.

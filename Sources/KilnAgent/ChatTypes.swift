@@ -1,7 +1,7 @@
 import Foundation
 
 /// One tool call the model asked for.
-package struct ToolCall: Hashable, Sendable, Codable {
+package struct ToolCall: Hashable, Sendable {
     /// The call's id, echoed in its result.
     package var id: String
     /// The tool's name.
@@ -22,7 +22,7 @@ package struct ToolCall: Hashable, Sendable, Codable {
 }
 
 /// One message of a conversation, in a provider-neutral form.
-package enum ChatMessage: Hashable, Sendable, Codable {
+package enum ChatMessage: Hashable, Sendable {
     /// Instructions.
     case system(String)
     /// What the user (or Kiln, nudging) says.
@@ -64,7 +64,7 @@ package struct ToolDefinition: Hashable, Sendable, Codable {
 }
 
 /// Tokens a request used, as the provider reported them.
-package struct TokenUsage: Hashable, Sendable, Codable {
+package struct TokenUsage: Hashable, Sendable {
     /// Tokens sent.
     package var input: Int
     /// Tokens generated.

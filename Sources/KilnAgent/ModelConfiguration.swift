@@ -30,20 +30,16 @@ package struct ModelPrices: Sendable, Codable, Hashable {
     }
 }
 
-/// How to reach a model: resolved at the edge (flags over config file over presets) and passed down.
-///
-/// The key itself is held here only in memory; journals record ``redacted`` instead.
-package struct ModelConfiguration: Sendable, Hashable {
+/// How to reach a model, everything but its key: what a run journals, and resumes with.
+package struct ModelEndpoint: Sendable, Hashable {
     /// The wire protocol.
     package var wireProtocol: ModelProtocol
     /// The API's base URL, such as `https://api.openai.com/v1`.
     package var baseURL: String
     /// The model's name at the endpoint.
     package var model: String
-    /// The environment variable the key was read from, for messages.
+    /// The environment variable the key is read from (again on resume), if the endpoint needs one.
     package var apiKeyVariable: String?
-    /// The key (never logged, journaled or printed).
-    package var apiKey: String?
     /// The deadline of one request.
     package var requestTimeout: Duration = .seconds(300)
     /// Sampling temperature.
@@ -55,7 +51,59 @@ package struct ModelConfiguration: Sendable, Hashable {
     /// Prices, for the money budget; nil when unknown.
     package var prices: ModelPrices?
 
+    /// Creates an endpoint.
+    /// - Parameters:
+    ///   - wireProtocol: the wire protocol.
+    ///   - baseURL: the API's base URL.
+    ///   - model: the model's name.
+    ///   - apiKeyVariable: the environment variable holding the key.
+    package init(wireProtocol: ModelProtocol, baseURL: String, model: String, apiKeyVariable: String?) {
+        self.wireProtocol = wireProtocol
+        self.baseURL = baseURL
+        self.model = model
+        self.apiKeyVariable = apiKeyVariable
+    }
+
+    /// The endpoint with its key, read from `environment` (the executable passes its own; libraries
+    /// read no environment variables).
+    /// - Parameter environment: the environment.
+    /// - Returns: the configuration.
+    /// - Throws: ``ModelError`` `.unauthorized` when the key's variable is unset or empty.
+    package func configuration(environment: [String: String]) throws(ModelError) -> ModelConfiguration {
+        var key: String? = nil
+        if let variable = apiKeyVariable {
+            key = environment[variable]
+            if key?.isEmpty ?? true {
+                throw ModelError(
+                    .missingKey,
+                    "the API key variable $\(variable) is not set; export it (the key is never written to the run)"
+                )
+            }
+        }
+        return ModelConfiguration(endpoint: self, apiKey: key)
+    }
+}
+
+/// How to reach a model: an endpoint and its key, resolved at the edge (flags over config file over
+/// presets, the key from the environment) and passed down.
+///
+/// The key itself is held here only in memory; journals record the ``endpoint`` alone.
+package struct ModelConfiguration: Sendable, Hashable {
+    /// Everything but the key.
+    package var endpoint: ModelEndpoint
+    /// The key (never logged, journaled or printed).
+    package var apiKey: String?
+
     /// Creates a configuration.
+    /// - Parameters:
+    ///   - endpoint: the endpoint.
+    ///   - apiKey: its key.
+    package init(endpoint: ModelEndpoint, apiKey: String?) {
+        self.endpoint = endpoint
+        self.apiKey = apiKey
+    }
+
+    /// Creates a configuration from its parts.
     /// - Parameters:
     ///   - wireProtocol: the wire protocol.
     ///   - baseURL: the API's base URL.
@@ -69,16 +117,76 @@ package struct ModelConfiguration: Sendable, Hashable {
         apiKeyVariable: String?,
         apiKey: String?
     ) {
-        self.wireProtocol = wireProtocol
-        self.baseURL = baseURL
-        self.model = model
-        self.apiKeyVariable = apiKeyVariable
-        self.apiKey = apiKey
+        self.init(
+            endpoint: ModelEndpoint(
+                wireProtocol: wireProtocol,
+                baseURL: baseURL,
+                model: model,
+                apiKeyVariable: apiKeyVariable
+            ),
+            apiKey: apiKey
+        )
+    }
+
+    /// The wire protocol.
+    package var wireProtocol: ModelProtocol {
+        get { endpoint.wireProtocol }
+        set { endpoint.wireProtocol = newValue }
+    }
+    /// The API's base URL.
+    package var baseURL: String {
+        get { endpoint.baseURL }
+        set { endpoint.baseURL = newValue }
+    }
+    /// The model's name.
+    package var model: String {
+        get { endpoint.model }
+        set { endpoint.model = newValue }
+    }
+    /// The environment variable the key came from.
+    package var apiKeyVariable: String? {
+        get { endpoint.apiKeyVariable }
+        set { endpoint.apiKeyVariable = newValue }
+    }
+    /// The deadline of one request.
+    package var requestTimeout: Duration {
+        get { endpoint.requestTimeout }
+        set { endpoint.requestTimeout = newValue }
+    }
+    /// Sampling temperature.
+    package var temperature: Double? {
+        get { endpoint.temperature }
+        set { endpoint.temperature = newValue }
+    }
+    /// Ask for server-sent events.
+    package var isStreaming: Bool {
+        get { endpoint.isStreaming }
+        set { endpoint.isStreaming = newValue }
+    }
+    /// The most output tokens per answer.
+    package var maxOutputTokens: Int {
+        get { endpoint.maxOutputTokens }
+        set { endpoint.maxOutputTokens = newValue }
+    }
+    /// Prices, for the money budget.
+    package var prices: ModelPrices? {
+        get { endpoint.prices }
+        set { endpoint.prices = newValue }
     }
 
     /// A description safe to journal: everything but the key.
     package var redacted: String {
         "\(wireProtocol.rawValue) \(model) at \(baseURL)\(apiKeyVariable.map { " (key from $\($0))" } ?? "")"
+    }
+
+    /// The client for this endpoint's wire protocol.
+    /// - Parameter label: the label journals and reports show (default: `PROTOCOL:MODEL`).
+    /// - Returns: the client.
+    package func makeClient(label: String? = nil) -> any ChatModel {
+        switch wireProtocol {
+        case .openAI: OpenAIChatClient(configuration: self, label: label)
+        case .anthropic: AnthropicClient(configuration: self, label: label)
+        }
     }
 }
 

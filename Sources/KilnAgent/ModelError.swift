@@ -13,6 +13,8 @@ package struct ModelError: Error, Sendable, CustomStringConvertible {
         package static let serverError = Code(rawValue: "server error")
         /// 401 or 403: the key is missing, wrong or lacks access.
         package static let unauthorized = Code(rawValue: "unauthorized")
+        /// The endpoint needs a key and its environment variable is unset or empty.
+        package static let missingKey = Code(rawValue: "missing key")
         /// 404: the model or the path does not exist.
         package static let notFound = Code(rawValue: "not found")
         /// The conversation is longer than the model's context.

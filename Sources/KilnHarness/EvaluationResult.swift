@@ -110,9 +110,6 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     /// have been forged.
     package var isSandboxed: Bool = true
 
-    /// The process exit code `kiln eval` uses for this verdict.
-    package var exitCode: Int32 { verdict.exitCode }
-
     private enum CodingKeys: String, CodingKey {
         case correct, verdict, failure, geomeanSpeedup, shapes, task, candidate, configuration, flags, buildLog
         case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed
@@ -203,19 +200,5 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         try container.encode(wallSeconds, forKey: .wallSeconds)
         try container.encode(measuredAt, forKey: .measuredAt)
         try container.encode(isSandboxed, forKey: .isSandboxed)
-    }
-}
-
-extension Verdict {
-    /// The exit code of `kiln eval` for this verdict (0 only when correct).
-    package var exitCode: Int32 {
-        switch self {
-        case .correct: 0
-        case .wrongResult: 10
-        case .buildFailed: 11
-        case .crashed: 12
-        case .timedOut: 13
-        case .integrityViolation: 14
-        }
     }
 }

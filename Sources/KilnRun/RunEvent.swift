@@ -1,5 +1,6 @@
 package import Foundation
 package import KilnAgent
+import KilnCore
 package import KilnHarness
 package import KilnTask
 
@@ -50,73 +51,94 @@ package struct RunSettings: Codable, Sendable, Hashable {
 }
 
 /// How an agent run reaches its model and what it may spend; the key itself is never recorded.
+///
+/// Journaled with `started` in the flat layout of journal format 1 (`wire_protocol`, `endpoint`, `model`,
+/// `api_key_variable`, `script`, `request_timeout_seconds`, `temperature`, `is_streaming`,
+/// `context_limit`, `budgets`, `prices`), written out key by key.
 package struct AgentSettings: Codable, Sendable, Hashable {
-    /// The wire protocol.
-    package var wireProtocol: ModelProtocol
-    /// The endpoint.
-    package var endpoint: String
-    /// The model's name.
-    package var model: String
-    /// The environment variable holding the key (read again on resume).
-    package var apiKeyVariable: String?
+    /// The endpoint (no key).
+    package var endpoint: ModelEndpoint
     /// The scripted model's script, for `--model scripted:FILE` runs.
     package var script: String?
-    /// Request timeout, seconds.
-    package var requestTimeoutSeconds: Double
-    /// Sampling temperature.
-    package var temperature: Double?
-    /// Streaming or not.
-    package var isStreaming: Bool
     /// The model's context, tokens.
     package var contextLimit: Int
     /// Budgets of the conversation.
     package var budgets: AgentBudgets
-    /// Prices, when known.
-    package var prices: ModelPrices?
 
     /// Creates settings.
     /// - Parameters:
-    ///   - wireProtocol: the wire protocol.
-    ///   - baseURL: the endpoint.
-    ///   - model: the model's name.
-    ///   - apiKeyVariable: the environment variable holding the key.
+    ///   - endpoint: the endpoint.
     ///   - script: the scripted model's script, if scripted.
-    ///   - requestTimeoutSeconds: the request timeout.
-    ///   - temperature: sampling temperature.
-    ///   - isStreaming: streaming or not.
     ///   - contextLimit: the model's context.
     ///   - budgets: the conversation's budgets.
-    ///   - prices: prices, when known.
-    package init(
-        wireProtocol: ModelProtocol,
-        baseURL: String,
-        model: String,
-        apiKeyVariable: String?,
-        script: String?,
-        requestTimeoutSeconds: Double,
-        temperature: Double?,
-        isStreaming: Bool,
-        contextLimit: Int,
-        budgets: AgentBudgets,
-        prices: ModelPrices?
-    ) {
-        self.wireProtocol = wireProtocol
-        self.endpoint = baseURL
-        self.model = model
-        self.apiKeyVariable = apiKeyVariable
+    package init(endpoint: ModelEndpoint, script: String?, contextLimit: Int, budgets: AgentBudgets) {
+        self.endpoint = endpoint
         self.script = script
-        self.requestTimeoutSeconds = requestTimeoutSeconds
-        self.temperature = temperature
-        self.isStreaming = isStreaming
         self.contextLimit = contextLimit
         self.budgets = budgets
-        self.prices = prices
     }
+
+    /// Prices, when known.
+    package var prices: ModelPrices? { endpoint.prices }
 
     /// The proposer label: `scripted:FILE` or `PROTOCOL:MODEL`.
     package var label: String {
         if let script { return "scripted:\(script)" }
-        return "\(wireProtocol.rawValue):\(model)"
+        return "\(endpoint.wireProtocol.rawValue):\(endpoint.model)"
+    }
+
+    private enum Keys: String, CodingKey {
+        case wireProtocol, endpoint, model, apiKeyVariable, script, requestTimeoutSeconds, temperature
+        case isStreaming, contextLimit, budgets, prices
+    }
+
+    /// Decodes journaled settings.
+    /// - Parameter decoder: the decoder (snake_case keys).
+    /// - Throws: a decoding error.
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        var endpoint = ModelEndpoint(
+            wireProtocol: try container.decode(ModelProtocol.self, forKey: .wireProtocol),
+            baseURL: try container.decode(String.self, forKey: .endpoint),
+            model: try container.decode(String.self, forKey: .model),
+            apiKeyVariable: try container.decodeIfPresent(String.self, forKey: .apiKeyVariable)
+        )
+        let seconds = try container.decode(Double.self, forKey: .requestTimeoutSeconds)
+        guard let timeout = Duration.checkedSeconds(seconds) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .requestTimeoutSeconds,
+                in: container,
+                debugDescription: "request_timeout_seconds \(seconds) is not a number of seconds Kiln accepts"
+            )
+        }
+        endpoint.requestTimeout = timeout
+        endpoint.temperature = try container.decodeIfPresent(Double.self, forKey: .temperature)
+        endpoint.isStreaming = try container.decode(Bool.self, forKey: .isStreaming)
+        endpoint.prices = try container.decodeIfPresent(ModelPrices.self, forKey: .prices)
+        self.init(
+            endpoint: endpoint,
+            script: try container.decodeIfPresent(String.self, forKey: .script),
+            contextLimit: try container.decode(Int.self, forKey: .contextLimit),
+            budgets: try container.decode(AgentBudgets.self, forKey: .budgets)
+        )
+    }
+
+    /// Encodes the settings for the journal.
+    /// - Parameter encoder: the encoder (snake_case keys).
+    /// - Throws: an encoding error.
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(endpoint.wireProtocol, forKey: .wireProtocol)
+        try container.encode(endpoint.baseURL, forKey: .endpoint)
+        try container.encode(endpoint.model, forKey: .model)
+        try container.encodeIfPresent(endpoint.apiKeyVariable, forKey: .apiKeyVariable)
+        try container.encodeIfPresent(script, forKey: .script)
+        try container.encode(endpoint.requestTimeout.inSeconds, forKey: .requestTimeoutSeconds)
+        try container.encodeIfPresent(endpoint.temperature, forKey: .temperature)
+        try container.encode(endpoint.isStreaming, forKey: .isStreaming)
+        try container.encode(contextLimit, forKey: .contextLimit)
+        try container.encode(budgets, forKey: .budgets)
+        try container.encodeIfPresent(endpoint.prices, forKey: .prices)
     }
 }
 

@@ -116,6 +116,6 @@ struct EvalCommand: AsyncParsableCommand {
         } else {
             Terminal.out(ResultTable.render(result, task: task))
         }
-        if result.exitCode != 0 { throw ExitCode(result.exitCode) }
+        if result.verdict != .correct { throw ExitCode(ExitCodes.code(for: result.verdict)) }
     }
 }

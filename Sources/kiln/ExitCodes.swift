@@ -1,9 +1,41 @@
+import ArgumentParser
+import KilnAgent
+import KilnAgentRun
 import KilnHarness
+import KilnModelServer
 import KilnRun
 import KilnTask
 
-/// The exit codes of `kiln`, documented in the README.
+/// The exit codes of `kiln`, documented in the README, and the one mapping from an error to what the user
+/// sees: `kiln`'s entry point has one catch, and every error goes through ``report(_:)``.
 enum ExitCodes {
+    /// What to print and the exit code for an error Kiln's libraries threw, or nil for ArgumentParser's
+    /// own (usage errors, `--help`, an explicit exit code), which it prints itself.
+    static func report(_ error: any Error) -> (message: String, code: Int32)? {
+        switch error {
+        case let error as TaskError: (error.description, code(for: error))
+        case let error as HarnessError: (error.description, code(for: error))
+        case let error as RunError: (error.description, code(for: error))
+        case let error as AgentRunError: (error.description, error.code == .notFound ? notFound : usage)
+        case let error as ModelServerError:
+            (error.description, error.code == .unreadableScript ? notFound : invalidTask)
+        case let error as ModelError: (error.description, error.code == .missingKey ? usage : unavailable)
+        default: nil
+        }
+    }
+
+    /// The exit code of `kiln eval` for a verdict (0 only when correct).
+    static func code(for verdict: Verdict) -> Int32 {
+        switch verdict {
+        case .correct: 0
+        case .wrongResult: 10
+        case .buildFailed: 11
+        case .crashed: 12
+        case .timedOut: 13
+        case .integrityViolation: 14
+        }
+    }
+
     /// Bad usage: unknown option, unknown shape, malformed `--param`.
     static let usage: Int32 = 64
     /// A task folder or file whose content is invalid, or a task whose own code fails.

@@ -16,7 +16,7 @@ struct Kiln: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self, ReportCommand.self,
             EvalCommand.self,
-            ProbeCommand.self, ServeCommand.self, MCPCommand.self, BenchCommand.self, DevCommand.self,
+            ProbeCommand.self, ServeCommand.self, MCPCommand.self, DevCommand.self,
         ]
     )
 
@@ -35,22 +35,11 @@ struct Kiln: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as TaskError {
-            Terminal.error(error.description)
-            Foundation.exit(ExitCodes.code(for: error))
-        } catch let error as HarnessError {
-            Terminal.error(error.description)
-            Foundation.exit(ExitCodes.code(for: error))
-        } catch let error as RunError {
-            Terminal.error(error.description)
-            Foundation.exit(ExitCodes.code(for: error))
-        } catch let error as ModelServerError {
-            Terminal.error(error.description)
-            Foundation.exit(error.code == .unreadableScript ? ExitCodes.notFound : ExitCodes.invalidTask)
-        } catch let error as ModelError {
-            Terminal.error(error.description)
-            Foundation.exit(ExitCodes.unavailable)
         } catch {
+            if let (message, code) = ExitCodes.report(error) {
+                Terminal.error(message)
+                Foundation.exit(code)
+            }
             exit(withError: error)
         }
     }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import KilnAgent
+import KilnAgentRun
 import KilnRun
-import TOMLKit
 
 /// How `kiln run` reaches a model: flags over a config file over provider presets.
 struct ModelOptions: ParsableArguments {
@@ -60,125 +60,24 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .customLong("no-seed-eval"), help: "Do not evaluate the task's seed design before the model starts.")
     var noSeedEvaluation = false
 
-    /// The agent settings these options describe, or nil for a tuner run.
+    /// The agent settings these options describe (flags over `--config` over the provider's preset), or
+    /// nil for a tuner run.
     func resolve() throws -> AgentSettings? {
-        var file: [String: String] = [:]
-        if let configFile {
-            let text: String
-            do { text = try String(contentsOfFile: configFile, encoding: .utf8) } catch {
-                throw ValidationError("--config \(configFile): cannot read the file")
-            }
-            do {
-                let table = try TOMLTable(string: text)
-                for (key, value) in table["model"]?.table ?? TOMLTable() {
-                    file[key] =
-                        value.string ?? value.double.map { String($0) } ?? value.int.map(String.init)
-                        ?? value.bool.map { String($0) }
-                }
-            } catch {
-                throw ValidationError("--config \(configFile): malformed TOML (\(error))")
-            }
-        }
-        guard let model = model ?? file["model"] else {
-            if provider != nil || baseURL != nil {
-                throw ValidationError("--provider and --base-url need --model")
-            }
-            return nil
-        }
-        let budgets = AgentBudgets(
-            toolCalls: maxToolCalls ?? file["max_tool_calls"].flatMap { Int($0) },
-            tokens: maxTokens ?? file["max_tokens"].flatMap { Int($0) },
-            dollars: maxDollars ?? file["max_dollars"].flatMap { Double($0) }
-        )
-        let input = priceInput ?? file["price_input"].flatMap { Double($0) }
-        let output = priceOutput ?? file["price_output"].flatMap { Double($0) }
-        let prices = input.map { ModelPrices(input: $0, output: output ?? $0) }
-        if budgets.dollars != nil, prices == nil {
-            throw ValidationError(
-                "--max-dollars needs prices: pass --price-input and --price-output (dollars per million tokens)"
-            )
-        }
-        let timeout = requestTimeout ?? file["request_timeout"].flatMap { Double($0) } ?? 300
-        let context = contextLimit ?? file["context_limit"].flatMap { Int($0) } ?? 128_000
-        let streaming = !(noStream || file["stream"] == "false")
-        let temperature = temperature ?? file["temperature"].flatMap { Double($0) }
-        if model.hasPrefix("scripted:") {
-            let path = String(model.dropFirst("scripted:".count))
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw ValidationError("--model scripted:\(path): no such script file")
-            }
-            return AgentSettings(
-                wireProtocol: .openAI,
-                baseURL: "loopback",
-                model: "scripted",
-                apiKeyVariable: nil,
-                script: path,
-                requestTimeoutSeconds: timeout,
-                temperature: temperature,
-                isStreaming: streaming,
-                contextLimit: context,
-                budgets: budgets,
-                prices: prices
-            )
-        }
-        let presetName = provider ?? file["provider"]
-        let preset = try presetName.map { name in
-            guard let preset = ProviderPreset.named(name) else {
-                throw ValidationError(
-                    "unknown provider '\(name)'; choose one of \(ProviderPreset.all.map(\.name).joined(separator: ", "))"
-                )
-            }
-            return preset
-        }
-        guard let base = baseURL ?? file["base_url"] ?? preset?.baseURL else {
-            throw ValidationError("--model \(model) needs --provider or --base-url (e.g. --provider openai)")
-        }
-        return AgentSettings(
-            wireProtocol: preset?.wireProtocol ?? (file["protocol"] == "anthropic" ? .anthropic : .openAI),
-            baseURL: base,
-            model: model,
-            apiKeyVariable: apiKeyVariable ?? file["api_key_env"] ?? preset?.apiKeyVariable,
-            script: nil,
-            requestTimeoutSeconds: timeout,
-            temperature: temperature,
-            isStreaming: streaming,
-            contextLimit: context,
-            budgets: budgets,
-            prices: prices
-        )
-    }
-}
-
-/// Builds the model client of an agent run; the key comes from the environment, never from the journal.
-enum ModelClients {
-    static func configuration(_ agent: AgentSettings) throws -> ModelConfiguration {
-        var key: String? = nil
-        if let variable = agent.apiKeyVariable {
-            key = ProcessInfo.processInfo.environment[variable]
-            if key?.isEmpty ?? true {
-                throw ValidationError(
-                    "the API key variable $\(variable) is not set; export it (the key is never written to the run)"
-                )
-            }
-        }
-        var configuration = ModelConfiguration(
-            wireProtocol: agent.wireProtocol,
-            baseURL: agent.endpoint,
-            model: agent.model,
-            apiKeyVariable: agent.apiKeyVariable,
-            apiKey: key
-        )
-        configuration.requestTimeout = .milliseconds(Int(agent.requestTimeoutSeconds * 1000))
-        configuration.temperature = agent.temperature
-        configuration.isStreaming = agent.isStreaming
-        configuration.prices = agent.prices
-        return configuration
-    }
-
-    static func client(_ configuration: ModelConfiguration, label: String? = nil) -> any ChatModel {
-        switch configuration.wireProtocol {
-        case .openAI: OpenAIChatClient(configuration: configuration, label: label)
-        case .anthropic: AnthropicClient(configuration: configuration, label: label)
-        }
+        var flags = ModelChoice()
+        flags.model = model
+        flags.provider = provider
+        flags.baseURL = baseURL
+        flags.apiKeyVariable = apiKeyVariable
+        flags.requestTimeout = requestTimeout
+        flags.temperature = temperature
+        flags.stream = noStream ? false : nil
+        flags.contextLimit = contextLimit
+        flags.maxToolCalls = maxToolCalls
+        flags.maxTokens = maxTokens
+        flags.maxDollars = maxDollars
+        flags.priceInput = priceInput
+        flags.priceOutput = priceOutput
+        let file = try configFile.map { path throws(AgentRunError) in try ModelChoice.load(configFile: path) }
+        return try flags.over(file ?? ModelChoice()).resolve()
     }
 }

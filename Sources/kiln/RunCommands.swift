@@ -101,7 +101,8 @@ struct RunCommand: AsyncParsableCommand {
         let settings = options
         if let agent = try modelOptions.resolve() {
             let evaluatesSeed = !modelOptions.noSeedEvaluation
-            let (id, state) = try await AgentModels.withModel(agent, answeredTurns: 0) { model in
+            let environment = ProcessInfo.processInfo.environment
+            let (id, state) = try await AgentModel.with(agent, answeredTurns: 0, environment: environment) { model in
                 try await RunSupervisor.supervise { progress in
                     try await orchestrator.startAgent(
                         task: task,
@@ -146,7 +147,9 @@ struct ResumeCommand: AsyncParsableCommand {
         if let agent = settings.agent {
             let journal = try Journal(url: runs.store.journalURL(of: runID), readOnly: true)
             let answered = RunState(entries: try journal.entries()).answeredModelRequests
-            let (id, state) = try await AgentModels.withModel(agent, answeredTurns: answered) { model in
+            let environment = ProcessInfo.processInfo.environment
+            let (id, state) = try await AgentModel.with(agent, answeredTurns: answered, environment: environment) {
+                model in
                 try await RunSupervisor.supervise { progress in
                     try await orchestrator.resumeAgent(runID, model: model, progress: progress)
                 }
@@ -221,28 +224,5 @@ enum DurationText {
         }
         if let value = Double(text), value >= 0 { return value }
         return nil
-    }
-}
-
-/// Makes the model client of an agent run for the run's lifetime: a real endpoint, or Kiln's scripted
-/// model server on loopback (resumed runs skip the turns already answered).
-enum AgentModels {
-    static func withModel<R: Sendable>(
-        _ agent: AgentSettings,
-        answeredTurns: Int,
-        body: @escaping @Sendable (any ChatModel) async throws -> R
-    ) async throws -> R {
-        guard let script = agent.script else {
-            return try await body(ModelClients.client(try ModelClients.configuration(agent)))
-        }
-        var loaded = try ModelScript.load(from: URL(filePath: script))
-        // A resumed run must not be answered twice: skip the turns its journal shows were served.
-        loaded.turns = Array(loaded.turns.dropFirst(answeredTurns))
-        return try await ScriptedModelServer(script: loaded).withRunning { baseURL in
-            var scripted = agent
-            scripted.endpoint = baseURL.appending(path: "v1").absoluteString
-            scripted.apiKeyVariable = nil
-            return try await body(ModelClients.client(try ModelClients.configuration(scripted), label: agent.label))
-        }
     }
 }

@@ -36,9 +36,8 @@ struct ServeBench: AsyncParsableCommand {
     )
     var keepPort = 0
 
-    @OptionGroup var runs: RunsFolderOptions
-    @OptionGroup var cache: CacheOptions
-    @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup var folders: BenchFolders
+    @OptionGroup var bundled: BenchTask
 
     func validate() throws {
         guard events >= 100 else { throw ValidationError("--events must be at least 100") }
@@ -52,11 +51,11 @@ struct ServeBench: AsyncParsableCommand {
         // Before any work: the viewer half needs curl.
         if pairs > 0 { try await Self.requireCurl() }
         let task = try KernelTask.load(
-            from: URL(filePath: FileManager.default.currentDirectoryPath).appending(path: "tasks/matmul")
+            from: try bundled.folder()
         )
         let orchestrator = RunOrchestrator(
-            store: runs.store,
-            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+            store: folders.store,
+            evaluator: folders.evaluator
         )
         var options = RunOptions()
         options.maxEvaluations = 1
@@ -69,8 +68,8 @@ struct ServeBench: AsyncParsableCommand {
             throw ValidationError("the seed run produced no evaluation")
         }
         // A journal of `events` events made of the real evaluation, repeated with varied speedups.
-        let id = try runs.store.create(taskName: "synthetic")
-        let journal = try Journal(url: runs.store.journalURL(of: id))
+        let id = try folders.store.create(taskName: "synthetic")
+        let journal = try Journal(url: folders.store.journalURL(of: id))
         var synthetic = settings
         synthetic.id = id
         try journal.append(.started(synthetic))
@@ -119,7 +118,7 @@ struct ServeBench: AsyncParsableCommand {
         // Every request renders (what a journal growing between requests costs), then renders reused
         // (what the viewers of one journal event share).
         for (label, reuse) in [("rendered each time", false), ("render reused", true)] {
-            let latencies = try await pageLatencies(DashboardServer(store: runs.store, reusesRenders: reuse))
+            let latencies = try await pageLatencies(DashboardServer(store: folders.store, reusesRenders: reuse))
             Terminal.out(
                 "run page of \(written) events, \(label): "
                     + String(
@@ -135,7 +134,7 @@ struct ServeBench: AsyncParsableCommand {
         if keepPort > 0 {
             // Rendering every request: what a load tool measures is the worst case, not the reuse.
             Terminal.out("serving on http://127.0.0.1:\(keepPort)/runs/\(id) (rendering every request) until Ctrl-C")
-            try await DashboardServer(store: runs.store, reusesRenders: false).run(port: keepPort)
+            try await DashboardServer(store: folders.store, reusesRenders: false).run(port: keepPort)
         }
     }
 }

@@ -9,7 +9,7 @@ import KilnTask
 import KilnTuner
 import Synchronization
 
-/// `kiln bench agent`: a long scripted agent run in compressed time, measuring what a 35-hour run
+/// `kiln-bench agent`: a long scripted agent run in compressed time, measuring what a 35-hour run
 /// needs: flat memory, a bounded context, the journal's growth, and Kiln's own overhead per call.
 struct AgentBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,12 +29,12 @@ struct AgentBench: AsyncParsableCommand {
     )
     var scriptOut: String?
 
-    @OptionGroup var runs: RunsFolderOptions
-    @OptionGroup var cache: CacheOptions
-    @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup var folders: BenchFolders
+    @OptionGroup var bundled: BenchTask
 
     func run() async throws {
-        let task = try KernelTask.load(from: Fixtures.matmulFolder)
+        let taskFolder = try bundled.folder()
+        let task = try KernelTask.load(from: taskFolder)
         guard let seedPath = task.seeds.first else { throw ValidationError("the matmul task has no seed") }
         let seed = try String(contentsOf: task.url(of: seedPath), encoding: .utf8)
         let space = SearchSpace(try TunableSpace.parse(source: seed, file: seedPath))
@@ -98,22 +98,17 @@ struct AgentBench: AsyncParsableCommand {
         options.maxSeconds = nil
         options.minPairs = 1
         options.maxPairs = 1
+        var endpoint = ModelEndpoint(wireProtocol: .openAI, baseURL: "loopback", model: "scripted", apiKeyVariable: nil)
+        endpoint.requestTimeout = .seconds(60)
         let agent = AgentSettings(
-            wireProtocol: .openAI,
-            baseURL: "loopback",
-            model: "scripted",
-            apiKeyVariable: nil,
+            endpoint: endpoint,
             script: "endurance",
-            requestTimeoutSeconds: 60,
-            temperature: nil,
-            isStreaming: true,
             contextLimit: contextLimit,
-            budgets: AgentBudgets(),
-            prices: nil
+            budgets: AgentBudgets()
         )
         let orchestrator = RunOrchestrator(
-            store: runs.store,
-            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+            store: folders.store,
+            evaluator: folders.evaluator
         )
         let memory = Mutex<(at100: Int, peak: Int)>((0, 0))
         let clock = ContinuousClock()
@@ -131,7 +126,7 @@ struct AgentBench: AsyncParsableCommand {
             let model = OpenAIChatClient(configuration: configuration, label: "scripted:endurance")
             return try await orchestrator.startAgent(
                 task: task,
-                taskPath: Fixtures.matmulFolder.path,
+                taskPath: taskFolder.path,
                 options: options,
                 agent: agent,
                 model: model,
@@ -153,7 +148,7 @@ struct AgentBench: AsyncParsableCommand {
         Terminal.clearProgress()
         let wall = clock.now - start
         let endRSS = Self.residentBytes()
-        let journalURL = runs.store.journalURL(of: id)
+        let journalURL = folders.store.journalURL(of: id)
         let journal = try Journal(url: journalURL, readOnly: true)
         let entries = try journal.entries()
         let overheads = Self.overheadPerCall(entries)
@@ -227,12 +222,5 @@ struct AgentBench: AsyncParsableCommand {
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
         else { return 0 }
         return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-    }
-}
-
-enum Fixtures {
-    /// The bundled matmul task, next to the current directory (benchmarks run from the repository).
-    static var matmulFolder: URL {
-        URL(filePath: FileManager.default.currentDirectoryPath).appending(path: "tasks/matmul")
     }
 }

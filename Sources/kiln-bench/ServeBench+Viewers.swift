@@ -12,9 +12,9 @@ import SystemPackage
 /// one curl process.
 extension ServeBench {
     func measureViewers(task: KernelTask) async throws {
-        let kiln = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let root = runs.store.root
-        let cacheRoot = cache.cacheURL
+        let kiln = try KilnExecutable.url().path
+        let root = folders.store.root
+        let cacheRoot = folders.cacheURL
         let viewers = self.viewers
         let pairs = self.pairs
         let arguments = [
@@ -31,7 +31,7 @@ extension ServeBench {
                 to: fresh.appending(path: "probe.json")
             )
             defer { try? FileManager.default.removeItem(at: fresh) }
-            let before = Set(runs.store.allIDs())
+            let before = Set(folders.store.allIDs())
             let clock = ContinuousClock()
             let start = clock.now
             return try await withThrowingTaskGroup(of: Double?.self) { group in
@@ -55,7 +55,7 @@ extension ServeBench {
                             throw ValidationError("the benchmark's run did not create its folder within 120 s")
                         }
                         try await Task.sleep(for: .milliseconds(20))
-                        id = runs.store.allIDs().first { !before.contains($0) }
+                        id = folders.store.allIDs().first { !before.contains($0) }
                     }
                     let url = "http://127.0.0.1:\(port)/api/runs/\(id ?? "")/stream?html=1"
                     // The viewers: one curl holding a connection per viewer (so that starting

@@ -4,14 +4,6 @@ import KilnHarness
 import KilnTask
 import KilnTuner
 
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Benchmarks of Kiln itself: evaluation repeatability, tuner quality, agent endurance.",
-        subcommands: [EvalBench.self, TunerBench.self, AgentBench.self, ServeBench.self]
-    )
-}
-
 struct EvalBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
@@ -28,8 +20,7 @@ struct EvalBench: AsyncParsableCommand {
     @Option(name: .long, help: "How many evaluations.")
     var repeats = 2
 
-    @OptionGroup var cache: CacheOptions
-    @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup var folders: BenchFolders
 
     func run() async throws {
         let task = try KernelTask.load(from: URL(filePath: self.task))
@@ -39,7 +30,7 @@ struct EvalBench: AsyncParsableCommand {
         let space = try TunableSpace.parse(source: source, file: candidate)
         var options = EvaluationOptions()
         options.usesCache = false
-        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        let evaluator = folders.evaluator
         var means: [Double] = []
         for index in 1...max(repeats, 1) {
             let request = EvaluationRequest(
@@ -53,7 +44,7 @@ struct EvalBench: AsyncParsableCommand {
             let result = try await evaluator.evaluate(request)
             guard let mean = result.geomeanSpeedup else {
                 Terminal.out("evaluation \(index): \(result.verdict.rawValue): \(result.failure ?? "")")
-                throw ExitCode(result.exitCode)
+                throw ExitCode(1)
             }
             means.append(mean)
             let shapes = result.shapes.map { "\($0.name) \(String(format: "%.2f", $0.speedup ?? 0))x" }
@@ -92,8 +83,7 @@ struct TunerBench: AsyncParsableCommand {
     @Option(name: .long, help: "Within this fraction of the exhaustive best counts as reached.")
     var within = 0.05
 
-    @OptionGroup var cache: CacheOptions
-    @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup var folders: BenchFolders
 
     func run() async throws {
         let task = try KernelTask.load(from: URL(filePath: self.task))
@@ -107,7 +97,7 @@ struct TunerBench: AsyncParsableCommand {
         options.minPairs = 3
         options.maxPairs = 6
         options.shapeTimeBudget = .seconds(3)
-        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        let evaluator = folders.evaluator
         var scores: [Double?] = []
         let clock = ContinuousClock()
         let start = clock.now
@@ -150,8 +140,21 @@ struct TunerBench: AsyncParsableCommand {
                 needed.map(String.init).joined(separator: " "),
             ])
         }
-        for line in ResultTable.table(header: ["strategy", "median evals", "of space", "per seed"], rows: rows) {
+        for line in textTable(header: ["strategy", "median evals", "of space", "per seed"], rows: rows) {
             Terminal.out(line)
         }
     }
+}
+
+/// Rows under a header, columns padded (the first left-aligned, the others right-aligned).
+func textTable(header: [String], rows: [[String]]) -> [String] {
+    let widths = header.indices.map { column in ([header[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0 }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { index, cell in
+            index == 0
+                ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: widths[index] - cell.count) + cell
+        }.joined(separator: "  ")
+    }
+    return [line(header)] + rows.map(line)
 }
