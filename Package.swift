@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "KilnServeTests",
             dependencies: [
-                "KilnServe", "KilnRun", "KilnHarness", "KilnTask", "KilnTesting",
+                "KilnServe", "KilnRun", "KilnAgent", "KilnHarness", "KilnTask", "KilnTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

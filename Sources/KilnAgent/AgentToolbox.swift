@@ -80,3 +80,68 @@ package struct ToolArgumentError: Error, Sendable {
         self.message = message
     }
 }
+
+/// One tool, defined once: its name, description and argument schema, and how to run it. The agent
+/// loop and the MCP server serve the same values (the MCP server's `evaluate` and `tune` are these
+/// tools with a task and a source in place of a workspace path).
+package struct Tool: Sendable {
+    /// What the model (or an MCP client) is told.
+    package var definition: ToolDefinition
+    /// Runs one call whose arguments parsed as a JSON object.
+    package var run: @Sendable ([String: JSONValue]) async -> ToolOutcome
+
+    /// Creates a tool.
+    /// - Parameters:
+    ///   - definition: what the caller is told.
+    ///   - run: how a call runs.
+    package init(_ definition: ToolDefinition, run: @escaping @Sendable ([String: JSONValue]) async -> ToolOutcome) {
+        self.definition = definition
+        self.run = run
+    }
+
+    /// The tool's name.
+    package var name: String { definition.name }
+}
+
+/// Tools by name, in the order they are offered.
+package struct ToolRegistry: AgentToolbox {
+    /// The tools.
+    package var tools: [Tool]
+
+    /// Creates a registry.
+    /// - Parameter tools: the tools, in the order they are offered.
+    package init(_ tools: [Tool]) {
+        self.tools = tools
+    }
+
+    /// The tools' definitions.
+    package var definitions: [ToolDefinition] { tools.map(\.definition) }
+
+    /// Runs a call by name; an unknown name is an error listing the tools.
+    /// - Parameters:
+    ///   - name: the tool.
+    ///   - arguments: its arguments.
+    /// - Returns: what the caller sees.
+    package func run(_ name: String, arguments: [String: JSONValue]) async -> ToolOutcome {
+        guard let tool = tools.first(where: { $0.name == name }) else {
+            return .error("there is no tool '\(name)'; the tools are \(tools.map(\.name).joined(separator: ", "))")
+        }
+        return await tool.run(arguments)
+    }
+}
+
+/// A JSON schema of an object with string-typed descriptions, for tool definitions.
+/// - Parameters:
+///   - properties: each property's JSON type and description.
+///   - required: the properties that must be given.
+/// - Returns: the schema.
+package func objectSchema(_ properties: [String: (type: String, description: String)], required: [String]) -> JSONValue
+{
+    .object([
+        "type": "object",
+        "properties": .object(
+            properties.mapValues { ["type": .string($0.type), "description": .string($0.description)] }
+        ),
+        "required": .array(required.map { .string($0) }),
+    ])
+}

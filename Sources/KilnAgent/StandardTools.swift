@@ -22,18 +22,24 @@ package struct StandardTools: Sendable {
         self.sandbox = sandbox
     }
 
-    /// The tools' definitions.
-    package var definitions: [ToolDefinition] {
-        [
-            ToolDefinition(
-                name: "list_files",
-                description: "List a folder of your workspace (default: its root).",
-                parameters: schema(["path": ("string", "folder relative to the workspace")], required: [])
+    /// The tools: list, read, write and edit files, a shell, notes.
+    package var tools: [Tool] {
+        let me = self
+        func tool(_ name: String, _ description: String, _ parameters: JSONValue) -> Tool {
+            Tool(ToolDefinition(name: name, description: description, parameters: parameters)) { arguments in
+                await me.perform(name, arguments: arguments)
+            }
+        }
+        return [
+            tool(
+                "list_files",
+                "List a folder of your workspace (default: its root).",
+                objectSchema(["path": ("string", "folder relative to the workspace")], required: [])
             ),
-            ToolDefinition(
-                name: "read_file",
-                description: "Read a text file of the workspace; offset/limit select lines (1-based) and number them.",
-                parameters: schema(
+            tool(
+                "read_file",
+                "Read a text file of the workspace; offset/limit select lines (1-based) and number them.",
+                objectSchema(
                     [
                         "path": ("string", "file"), "offset": ("integer", "first line"),
                         "limit": ("integer", "most lines"),
@@ -41,18 +47,18 @@ package struct StandardTools: Sendable {
                     required: ["path"]
                 )
             ),
-            ToolDefinition(
-                name: "write_file",
-                description: "Create or overwrite a file of the workspace.",
-                parameters: schema(
+            tool(
+                "write_file",
+                "Create or overwrite a file of the workspace.",
+                objectSchema(
                     ["path": ("string", "file"), "content": ("string", "whole new content")],
                     required: ["path", "content"]
                 )
             ),
-            ToolDefinition(
-                name: "edit_file",
-                description: "Replace one exact, unique occurrence of old_text with new_text in a file.",
-                parameters: schema(
+            tool(
+                "edit_file",
+                "Replace one exact, unique occurrence of old_text with new_text in a file.",
+                objectSchema(
                     [
                         "path": ("string", "file"), "old_text": ("string", "exact text, unique in the file"),
                         "new_text": ("string", "replacement"),
@@ -60,20 +66,18 @@ package struct StandardTools: Sendable {
                     required: ["path", "old_text", "new_text"]
                 )
             ),
-            ToolDefinition(
-                name: "shell",
-                description:
-                    "Run /bin/sh -c COMMAND in a sandbox: your workspace is /workspace (read-write), the system read-only (gcc, binutils, python3 when installed), no network, no other processes, /tmp private. Timeout default 60 s, output capped at 8,000 characters. For compiling and inspecting; use evaluate to check and time kernels.",
-                parameters: schema(
+            tool(
+                "shell",
+                "Run /bin/sh -c COMMAND in a sandbox: your workspace is /workspace (read-write), the system read-only (gcc, binutils, python3 when installed), no network, no other processes, /tmp private. Timeout default 60 s, output capped at 8,000 characters. For compiling and inspecting; use evaluate to check and time kernels.",
+                objectSchema(
                     ["command": ("string", "the command"), "timeout_seconds": ("integer", "at most 300")],
                     required: ["command"]
                 )
             ),
-            ToolDefinition(
-                name: "notes",
-                description:
-                    "Your notes, kept verbatim when the conversation is compacted: action read, append or replace.",
-                parameters: schema(
+            tool(
+                "notes",
+                "Your notes, kept verbatim when the conversation is compacted: action read, append or replace.",
+                objectSchema(
                     [
                         "action": ("string", "read | append | replace"),
                         "text": ("string", "text to append or the new notes"),
@@ -90,6 +94,11 @@ package struct StandardTools: Sendable {
     ///   - arguments: its arguments.
     /// - Returns: the outcome, or nil.
     package func run(_ name: String, arguments: [String: JSONValue]) async -> ToolOutcome? {
+        guard tools.contains(where: { $0.name == name }) else { return nil }
+        return await perform(name, arguments: arguments)
+    }
+
+    private func perform(_ name: String, arguments: [String: JSONValue]) async -> ToolOutcome {
         do {
             switch name {
             case "list_files":
@@ -113,10 +122,8 @@ package struct StandardTools: Sendable {
             case "shell":
                 let timeout = min(max(try arguments.int("timeout_seconds") ?? 60, 1), 300)
                 return await shell(try arguments.string("command"), timeout: .seconds(timeout))
-            case "notes":
-                return try notes(try arguments.string("action"), text: arguments["text"]?.string)
             default:
-                return nil
+                return try notes(try arguments.string("action"), text: arguments["text"]?.string)
             }
         } catch let failure as Workspace.Failure {
             return .error(failure.message)
@@ -199,13 +206,4 @@ package struct StandardTools: Sendable {
         }
     }
 
-    private func schema(_ properties: [String: (String, String)], required: [String]) -> JSONValue {
-        .object([
-            "type": "object",
-            "properties": .object(
-                properties.mapValues { ["type": .string($0.0), "description": .string($0.1)] }
-            ),
-            "required": .array(required.map { .string($0) }),
-        ])
-    }
 }

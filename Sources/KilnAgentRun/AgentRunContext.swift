@@ -76,111 +76,40 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
 
     // MARK: - Tools
 
-    var definitions: [ToolDefinition] {
-        standard.definitions + [
-            ToolDefinition(
-                name: "evaluate",
-                description:
-                    "Build a candidate C file of the workspace, check it against the hidden oracle on fresh inputs and time it against the baseline on the suite (or some suite shapes). Returns errors first, then per-shape speedups.",
-                parameters: [
-                    "type": "object",
-                    "properties": [
-                        "path": ["type": "string", "description": "the candidate file"],
-                        "params": ["type": "object", "description": "tunable values, NAME: VALUE"],
-                        "flag_set": ["type": "integer", "description": "index of a declared flag set"],
-                        "shapes": [
-                            "type": "array", "items": ["type": "string"],
-                            "description": "suite shape names (default all; partial evaluations are not ranked)",
-                        ],
-                    ],
-                    "required": ["path"],
-                ]
-            ),
-            ToolDefinition(
-                name: "tune",
-                description:
-                    "Search the tunables a candidate declares (// kiln:tunable, // kiln:flags) with Kiln's tuner, spending up to `budget` evaluations; returns the best configuration.",
-                parameters: [
-                    "type": "object",
-                    "properties": [
-                        "path": ["type": "string", "description": "the candidate file"],
-                        "budget": ["type": "integer", "description": "evaluations, 1-24 (default 6)"],
-                        "strategy": [
-                            "type": "string", "description": .string(Strategies.names.joined(separator: " | ")),
-                        ],
-                    ],
-                    "required": ["path"],
-                ]
-            ),
-            ToolDefinition(
-                name: "probe",
-                description: "The machine's measured peak FMA rate, memory bandwidth and caches.",
-                parameters: ["type": "object", "properties": [:]]
-            ),
-            ToolDefinition(
-                name: "leaderboard",
-                description: "The best correct candidates so far (full-suite evaluations).",
-                parameters: ["type": "object", "properties": [:]]
-            ),
-            ToolDefinition(
-                name: "new_track",
-                description: "Start a new design track (an architectural redesign); later candidates belong to it.",
-                parameters: [
-                    "type": "object",
-                    "properties": [
-                        "name": ["type": "string", "description": "a short name"],
-                        "rationale": ["type": "string", "description": "why this design should be faster"],
-                    ],
-                    "required": ["name", "rationale"],
-                ]
-            ),
-            ToolDefinition(
-                name: "switch_track",
-                description: "Make an existing design track current.",
-                parameters: [
-                    "type": "object", "properties": ["name": ["type": "string", "description": "the track"]],
-                    "required": ["name"],
-                ]
-            ),
-            ToolDefinition(
-                name: "finish",
-                description: "End the run with a summary of what was tried and learned.",
-                parameters: [
-                    "type": "object", "properties": ["summary": ["type": "string", "description": "the summary"]],
-                    "required": ["summary"],
-                ]
-            ),
+    /// Every tool of an agent run: the workspace's, then the harness's.
+    var registry: ToolRegistry { ToolRegistry(standard.tools + harnessTools) }
+
+    var definitions: [ToolDefinition] { registry.definitions }
+
+    func run(_ name: String, arguments: [String: JSONValue]) async -> ToolOutcome {
+        await registry.run(name, arguments: arguments)
+    }
+
+    /// The harness's tools over this run: evaluate, tune, probe, leaderboard, design tracks, finish.
+    var harnessTools: [Tool] {
+        func tool(
+            _ definition: ToolDefinition,
+            _ body: @escaping @Sendable (AgentRunContext, [String: JSONValue]) async throws -> ToolOutcome
+        ) -> Tool {
+            Tool(definition) { [self] arguments in await Self.guarded { try await body(self, arguments) } }
+        }
+        return [
+            tool(HarnessToolDefinitions.evaluate) { try await $0.evaluateTool($1) },
+            tool(HarnessToolDefinitions.tune) { try await $0.tuneTool($1) },
+            tool(HarnessToolDefinitions.probe) { context, _ in context.probeTool() },
+            tool(HarnessToolDefinitions.leaderboard) { context, _ in ToolOutcome(context.leaderboardText()) },
+            tool(HarnessToolDefinitions.newTrack) { try $0.newTrackTool($1) },
+            tool(HarnessToolDefinitions.switchTrack) { try $0.switchTrackTool($1) },
+            tool(HarnessToolDefinitions.finish) { _, arguments in
+                ToolOutcome("finishing", finishes: try arguments.string("summary"))
+            },
         ]
     }
 
-    func run(_ name: String, arguments: [String: JSONValue]) async -> ToolOutcome {
-        if let outcome = await standard.run(name, arguments: arguments) { return outcome }
+    /// Runs a tool body; its failures become outcomes the model can act on.
+    private static func guarded(_ body: () async throws -> ToolOutcome) async -> ToolOutcome {
         do {
-            switch name {
-            case "evaluate": return try await evaluateTool(arguments)
-            case "tune": return try await tuneTool(arguments)
-            case "probe": return probeTool()
-            case "leaderboard": return ToolOutcome(leaderboardText())
-            case "new_track":
-                let name = try arguments.string("name")
-                guard !state.tracks.contains(where: { $0.name == name }) else {
-                    return .error("track '\(name)' exists; use switch_track, or choose another name")
-                }
-                try ledger.record(.trackStarted(name: name, rationale: try arguments.string("rationale")))
-                return ToolOutcome("track '\(name)' started and current; its candidates will be labelled '\(name)'")
-            case "switch_track":
-                let name = try arguments.string("name")
-                guard state.tracks.contains(where: { $0.name == name }) else {
-                    return .error("no track '\(name)'; tracks: \(state.tracks.map(\.name).joined(separator: ", "))")
-                }
-                try ledger.record(.trackSwitched(name: name))
-                return ToolOutcome("track '\(name)' is current")
-            case "finish":
-                let summary = try arguments.string("summary")
-                return ToolOutcome("finishing", finishes: summary)
-            default:
-                return .error("there is no tool '\(name)'")
-            }
+            return try await body()
         } catch let error as ToolArgumentError {
             return .error(error.message + "; see the tool's schema")
         } catch let error as TaskError {
@@ -190,6 +119,24 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
         } catch {
             return .error("\(error)")
         }
+    }
+
+    private func newTrackTool(_ arguments: [String: JSONValue]) throws -> ToolOutcome {
+        let name = try arguments.string("name")
+        guard !state.tracks.contains(where: { $0.name == name }) else {
+            return .error("track '\(name)' exists; use switch_track, or choose another name")
+        }
+        try ledger.record(.trackStarted(name: name, rationale: try arguments.string("rationale")))
+        return ToolOutcome("track '\(name)' started and current; its candidates will be labelled '\(name)'")
+    }
+
+    private func switchTrackTool(_ arguments: [String: JSONValue]) throws -> ToolOutcome {
+        let name = try arguments.string("name")
+        guard state.tracks.contains(where: { $0.name == name }) else {
+            return .error("no track '\(name)'; tracks: \(state.tracks.map(\.name).joined(separator: ", "))")
+        }
+        try ledger.record(.trackSwitched(name: name))
+        return ToolOutcome("track '\(name)' is current")
     }
 
     /// Evaluates a workspace file and journals it as a candidate of the current track.
@@ -311,20 +258,7 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
 
     private func probeTool() -> ToolOutcome {
         guard let machine = state.settings?.machine else { return .error("no machine profile") }
-        return ToolOutcome(
-            "cpu: \(machine.cpuModel) (\(machine.simd), \(machine.threads) threads)\n"
-                + String(
-                    format:
-                        "fp32 FMA peak: %.0f GFLOP/s one core, %.0f all cores\nSTREAM triad: %.1f GB/s one thread, %.1f all\ncaches: L1d %d KiB, L2 %d KiB, L3 %d KiB",
-                    machine.peakGflops1,
-                    machine.peakGflopsAll,
-                    machine.bandwidthGbs1,
-                    machine.bandwidthGbsAll,
-                    machine.l1dBytes >> 10,
-                    machine.l2Bytes >> 10,
-                    machine.l3Bytes >> 10
-                )
-        )
+        return ToolOutcome(HarnessToolDefinitions.describe(machine))
     }
 
     func leaderboardText() -> String {

@@ -13,7 +13,13 @@ import MCP
 package actor KilnMCPServer {
     private let tasksFolder: URL
     private let orchestrator: RunOrchestrator
-    private var sessions: [String: RunSession] = [:]
+    /// A task's session: being made (with the calls waiting for it), or ready. Calls that race for a new
+    /// task share one session (and one run) instead of each making its own.
+    private enum Slot {
+        case creating([CheckedContinuation<RunSession, any Error>])
+        case ready(RunSession)
+    }
+    private var sessions: [String: Slot] = [:]
 
     /// Creates the server.
     /// - Parameters:
@@ -32,7 +38,14 @@ package actor KilnMCPServer {
             version: KilnRun.version,
             capabilities: .init(tools: .init(listChanged: false))
         )
-        await server.withMethodHandler(ListTools.self) { _ in .init(tools: Self.tools) }
+        let offered = tools.map { tool in
+            MCP.Tool(
+                name: tool.name,
+                description: tool.definition.description,
+                inputSchema: Self.value(tool.definition.parameters)
+            )
+        }
+        await server.withMethodHandler(ListTools.self) { _ in .init(tools: offered) }
         await server.withMethodHandler(CallTool.self) { [self] params in
             let arguments = (params.arguments ?? [:]).mapValues(Self.json)
             let outcome = await self.call(params.name, arguments: arguments)
@@ -45,61 +58,157 @@ package actor KilnMCPServer {
         await server.waitUntilCompleted()
     }
 
+    /// The tools this server offers, defined once: the MCP-only ones here, `evaluate`, `tune` and `probe`
+    /// from the harness's definitions (``HarnessToolDefinitions``), as the agent's run serves them.
+    package nonisolated var tools: [KilnAgent.Tool] {
+        func tool(
+            _ definition: ToolDefinition,
+            _ body: @escaping @Sendable (KilnMCPServer, [String: JSONValue]) async throws -> ToolOutcome
+        ) -> KilnAgent.Tool {
+            KilnAgent.Tool(definition) { [self] arguments in
+                do {
+                    return try await body(self, arguments)
+                } catch {
+                    return .error("\(error)")
+                }
+            }
+        }
+        let task = ("string", "a task name from list_tasks")
+        return [
+            tool(
+                ToolDefinition(
+                    name: "list_tasks",
+                    description: "The tasks Kiln can evaluate.",
+                    parameters: objectSchema([:], required: [])
+                )
+            ) {
+                server,
+                _ in ToolOutcome(try await server.taskFolders().map(\.lastPathComponent).joined(separator: "\n"))
+            },
+            tool(
+                ToolDefinition(
+                    name: "describe_task",
+                    description:
+                        "A task's entry point, suite, tolerances, and its baseline's figures on this machine (time, GFLOP/s and fraction of peak per shape). The first call for a task measures the baseline through the harness (about a minute for extend-attention); later calls are answered from the cache.",
+                    parameters: objectSchema(
+                        [
+                            "task": task,
+                            "baseline": ("boolean", "include the baseline's measured figures (default true)"),
+                        ],
+                        required: ["task"]
+                    )
+                )
+            ) { try await $0.describeTask($1) },
+            tool(HarnessToolDefinitions.forSourceCandidates(HarnessToolDefinitions.evaluate)) {
+                try await $0.evaluate("evaluate", $1)
+            },
+            tool(HarnessToolDefinitions.forSourceCandidates(HarnessToolDefinitions.tune)) {
+                try await $0.evaluate("tune", $1)
+            },
+            tool(HarnessToolDefinitions.probe) { server, _ in
+                let profile = try await MachineProbe(cacheDirectory: server.orchestrator.evaluator.cacheDirectory)
+                    .profile()
+                return ToolOutcome(HarnessToolDefinitions.describe(profile))
+            },
+            tool(
+                ToolDefinition(
+                    name: "list_runs",
+                    description: "Runs with their status and best speedup.",
+                    parameters: objectSchema([:], required: [])
+                )
+            ) {
+                server,
+                _ in
+                let data = try EvaluationCoding.encoder.encode(server.orchestrator.store.summaries())
+                return ToolOutcome(String(decoding: data, as: UTF8.self))
+            },
+            tool(
+                ToolDefinition(
+                    name: "show_run",
+                    description: "One run's summary and leaderboard.",
+                    parameters: objectSchema(["run": ("string", "a run id")], required: ["run"])
+                )
+            ) { try await $0.showRun($1) },
+        ]
+    }
+
     /// Runs one tool (also used directly by tests).
     /// - Parameters:
     ///   - name: the tool.
     ///   - arguments: its arguments.
     /// - Returns: the outcome.
     package func call(_ name: String, arguments: [String: JSONValue]) async -> ToolOutcome {
-        do {
-            switch name {
-            case "list_tasks":
-                return ToolOutcome(try taskFolders().map { "\($0.lastPathComponent)" }.joined(separator: "\n"))
-            case "describe_task":
-                let task = try loadTask(arguments)
-                var text = try describe(task)
-                if arguments["baseline"]?.bool ?? true {
-                    text += "\n" + Self.describe(try await orchestrator.evaluator.baselineFigures(for: task))
-                }
-                return ToolOutcome(text)
-            case "evaluate", "tune":
-                let (task, path) = try loadTaskWithPath(arguments)
-                guard let source = arguments["source"]?.string, !source.isEmpty else {
-                    return .error("'source' (the candidate's C source) is required")
-                }
-                let session = try await session(for: task, path: path)
-                var rest = arguments
-                rest["task"] = nil
-                rest["source"] = nil
-                let outcome = await session.run(name, source: source, arguments: rest)
-                return ToolOutcome(outcome.content + "\n(run \(session.id))", isError: outcome.isError)
-            case "probe":
-                let profile = try await MachineProbe(cacheDirectory: orchestrator.evaluator.cacheDirectory).profile()
-                let data = try EvaluationCoding.encoder.encode(profile)
-                return ToolOutcome(String(decoding: data, as: UTF8.self))
-            case "list_runs":
-                let data = try EvaluationCoding.encoder.encode(orchestrator.store.summaries())
-                return ToolOutcome(String(decoding: data, as: UTF8.self))
-            case "show_run":
-                guard let requested = arguments["run"]?.string else { return .error("'run' (a run id) is required") }
-                let id = try orchestrator.store.resolve(requested)
-                let journal = try Journal(url: orchestrator.store.journalURL(of: id), readOnly: true)
-                return ToolOutcome(RunReport(state: RunState(entries: try journal.entries()), runID: id).markdown())
-            default:
-                return .error(
-                    "there is no tool '\(name)'; the tools are \(Self.tools.map(\.name).joined(separator: ", "))"
-                )
-            }
-        } catch {
-            return .error("\(error)")
-        }
+        await ToolRegistry(tools).run(name, arguments: arguments)
     }
 
+    private func describeTask(_ arguments: [String: JSONValue]) async throws -> ToolOutcome {
+        let task = try loadTask(arguments)
+        var text = try describe(task)
+        if arguments["baseline"]?.bool ?? true {
+            text += "\n" + Self.describe(try await orchestrator.evaluator.baselineFigures(for: task))
+        }
+        return ToolOutcome(text)
+    }
+
+    private func evaluate(_ tool: String, _ arguments: [String: JSONValue]) async throws -> ToolOutcome {
+        let (task, path) = try loadTaskWithPath(arguments)
+        guard let source = arguments["source"]?.string, !source.isEmpty else {
+            return .error("'source' (the candidate's C source) is required")
+        }
+        let session = try await session(for: task, path: path)
+        var rest = arguments
+        rest["task"] = nil
+        rest["source"] = nil
+        let outcome = await session.run(tool, source: source, arguments: rest)
+        return ToolOutcome(outcome.content + "\n(run \(session.id))", isError: outcome.isError)
+    }
+
+    private func showRun(_ arguments: [String: JSONValue]) throws -> ToolOutcome {
+        guard let requested = arguments["run"]?.string else { return .error("'run' (a run id) is required") }
+        let id = try orchestrator.store.resolve(requested)
+        let journal = try Journal(url: orchestrator.store.journalURL(of: id), readOnly: true)
+        return ToolOutcome(RunReport(state: RunState(entries: try journal.entries()), runID: id).markdown())
+    }
+
+    /// The run session of a task, made on first use; concurrent first calls wait for one.
     private func session(for task: KernelTask, path: String) async throws -> RunSession {
-        if let session = sessions[task.contentHash] { return session }
-        let session = try await RunSession(orchestrator: orchestrator, task: task, taskPath: path, proposer: "mcp")
-        sessions[task.contentHash] = session
-        return session
+        let key = task.contentHash
+        switch sessions[key] {
+        case .ready(let session):
+            return session
+        case .creating:
+            return try await withCheckedThrowingContinuation { waiter in
+                if case .creating(var waiters) = sessions[key] {
+                    waiters.append(waiter)
+                    sessions[key] = .creating(waiters)
+                } else if case .ready(let session) = sessions[key] {
+                    waiter.resume(returning: session)
+                } else {
+                    waiter.resume(throwing: CancellationError())
+                }
+            }
+        case nil:
+            sessions[key] = .creating([])
+            do {
+                let session = try await RunSession(
+                    orchestrator: orchestrator,
+                    task: task,
+                    taskPath: path,
+                    proposer: "mcp"
+                )
+                if case .creating(let waiters) = sessions[key] {
+                    for waiter in waiters { waiter.resume(returning: session) }
+                }
+                sessions[key] = .ready(session)
+                return session
+            } catch {
+                if case .creating(let waiters) = sessions[key] {
+                    for waiter in waiters { waiter.resume(throwing: error) }
+                }
+                sessions[key] = nil
+                throw error
+            }
+        }
     }
 
     private func taskFolders() throws -> [URL] {
@@ -161,6 +270,18 @@ package actor KilnMCPServer {
         return lines.joined(separator: "\n")
     }
 
+    /// A JSON value in MCP's form.
+    static func value(_ json: JSONValue) -> Value {
+        switch json {
+        case .null: .null
+        case .bool(let bool): .bool(bool)
+        case .number(let number): number.rounded() == number && abs(number) < 1e15 ? .int(Int(number)) : .double(number)
+        case .string(let string): .string(string)
+        case .array(let array): .array(array.map(value))
+        case .object(let object): .object(object.mapValues(value))
+        }
+    }
+
     static func json(_ value: Value) -> JSONValue {
         switch value {
         case .null: .null
@@ -173,78 +294,4 @@ package actor KilnMCPServer {
         case .object(let object): .object(object.mapValues(json))
         }
     }
-
-    static let tools: [Tool] = {
-        func schema(_ properties: [String: Value], required: [String]) -> Value {
-            .object([
-                "type": "object", "properties": .object(properties), "required": .array(required.map { .string($0) }),
-            ])
-        }
-        let task: Value = .object(["type": "string", "description": "a task name from list_tasks"])
-        let source: Value = .object(["type": "string", "description": "the candidate's whole C source"])
-        return [
-            Tool(
-                name: "list_tasks",
-                description: "The tasks Kiln can evaluate.",
-                inputSchema: schema([:], required: [])
-            ),
-            Tool(
-                name: "describe_task",
-                description:
-                    "A task's entry point, suite, tolerances, and its baseline's figures on this machine (time, GFLOP/s and fraction of peak per shape). The first call for a task measures the baseline through the harness (about a minute for extend-attention); later calls are answered from the cache.",
-                inputSchema: schema(
-                    [
-                        "task": task,
-                        "baseline": .object([
-                            "type": "boolean", "description": "include the baseline's measured figures (default true)",
-                        ]),
-                    ],
-                    required: ["task"]
-                )
-            ),
-            Tool(
-                name: "evaluate",
-                description:
-                    "Build a candidate source, check it against the hidden oracle on fresh inputs on every suite shape, and time it against the baseline. Journaled in a run per task.",
-                inputSchema: schema(
-                    [
-                        "task": task, "source": source,
-                        "params": .object(["type": "object", "description": "tunable values NAME: VALUE"]),
-                        "shapes": .object([
-                            "type": "array", "items": .object(["type": "string"]),
-                            "description": "suite shapes (default all)",
-                        ]),
-                    ],
-                    required: ["task", "source"]
-                )
-            ),
-            Tool(
-                name: "tune",
-                description:
-                    "Search the tunables a candidate source declares ('// kiln:tunable NAME V1 V2'), within a budget of evaluations.",
-                inputSchema: schema(
-                    [
-                        "task": task, "source": source,
-                        "budget": .object(["type": "integer", "description": "evaluations, 1-24"]),
-                    ],
-                    required: ["task", "source"]
-                )
-            ),
-            Tool(
-                name: "probe",
-                description: "This machine's measured peak FMA rate, bandwidth and caches.",
-                inputSchema: schema([:], required: [])
-            ),
-            Tool(
-                name: "list_runs",
-                description: "Runs with their status and best speedup.",
-                inputSchema: schema([:], required: [])
-            ),
-            Tool(
-                name: "show_run",
-                description: "One run's summary and leaderboard.",
-                inputSchema: schema(["run": .object(["type": "string", "description": "a run id"])], required: ["run"])
-            ),
-        ]
-    }()
 }
