@@ -22,13 +22,31 @@ package final class DashboardServer: Sendable {
     private let states = Mutex<[String: RunState]>([:])
     /// One read-only journal connection per run, shared by every request and viewer.
     private let journals = Mutex<[String: Journal]>([:])
-    /// Each run's live fragment as last rendered, with the stream event that carries it.
-    private let renders = Mutex<[String: Rendered]>([:])
+    /// Each run's live fragment as last rendered, with the stream event that carries it, behind a lock
+    /// of that run's own: one run's render never waits for another's.
+    private let renders = Mutex<[String: RunRender]>([:])
+    /// Called before a run's fragment is rendered, under that run's lock (tests use it to hold one).
+    private let beforeRender: (@Sendable (String) -> Void)?
     /// How many times a run's live fragment has been rendered, for all runs and viewers.
     package var renderCount: Int { renderTally.load(ordering: .relaxed) }
     private let renderTally = Atomic<Int>(0)
     /// Whether renders are reused (off only to measure rendering).
     private let reusesRenders: Bool
+
+    /// One run's render and its lock.
+    final class RunRender: Sendable {
+        let rendered = Mutex<Rendered?>(nil)
+    }
+
+    /// The render slot of a run (the map's lock is held only to find it).
+    private func slot(of id: String) -> RunRender {
+        renders.withLock { renders in
+            if let slot = renders[id] { return slot }
+            let slot = RunRender()
+            renders[id] = slot
+            return slot
+        }
+    }
 
     /// A run's live fragment rendered at one journal sequence.
     struct Rendered {
@@ -77,15 +95,15 @@ package final class DashboardServer: Sendable {
     /// - Parameter id: the run's id (already resolved).
     /// - Returns: the render, or nil when the journal cannot be read.
     func live(of id: String) -> Rendered? {
-        renders.withLock { current(id, in: &$0) }
+        slot(of: id).rendered.withLock { current(id, in: &$0) }
     }
 
     /// A run's live fragment as a server-sent `update` event, made once per render for every viewer.
     /// - Parameter id: the run's id (already resolved).
     /// - Returns: the sequence it shows and the event, or nil when the journal cannot be read.
     func liveEvent(of id: String) -> (sequence: Int, event: ByteBuffer)? {
-        renders.withLock { renders in
-            guard var rendered = current(id, in: &renders) else { return nil }
+        slot(of: id).rendered.withLock { cached in
+            guard var rendered = current(id, in: &cached) else { return nil }
             if let event = rendered.event { return (rendered.state.lastSequence, event) }
             let sequence = rendered.state.lastSequence
             let payload =
@@ -94,25 +112,26 @@ package final class DashboardServer: Sendable {
             event.writeBytes(payload)
             event.writeString("\n\n")
             rendered.event = event
-            if reusesRenders { renders[id] = rendered }
+            if reusesRenders { cached = rendered }
             return (sequence, event)
         }
     }
 
-    /// The run's render, reused or made again; called under the `renders` lock, so that the viewers
+    /// The run's render, reused or made again; called under the run's own lock, so that the viewers
     /// of one update, who all ask at once, get the first one's render without reading the journal.
-    private func current(_ id: String, in renders: inout [String: Rendered]) -> Rendered? {
+    private func current(_ id: String, in slot: inout Rendered?) -> Rendered? {
         let now = ContinuousClock.now
-        if reusesRenders, let cached = renders[id], cached.state.lastSequence >= lastSequence(of: id) ?? .max,
+        if reusesRenders, let cached = slot, cached.state.lastSequence >= lastSequence(of: id) ?? .max,
             now - cached.at < .seconds(1)
         {
             return cached
         }
+        beforeRender?(id)
         guard let state = state(of: id) else { return nil }
         let recent = (try? journal(of: id)?.entries(after: max(state.lastSequence - 15, 0))) ?? []
         let fragment = DashboardPages.liveFragment(id: id, state: state, recent: recent, tokenQuery: tokenQuery)
         let rendered = Rendered(state: state, at: now, fragment: fragment)
-        if reusesRenders { renders[id] = rendered }
+        if reusesRenders { slot = rendered }
         renderTally.add(1, ordering: .relaxed)
         return rendered
     }
@@ -143,16 +162,19 @@ package final class DashboardServer: Sendable {
     ///   - token: the token every request must carry (required when binding beyond loopback).
     ///   - pollInterval: how often live views check their journal.
     ///   - reusesRenders: whether viewers share a run's render (off only to measure rendering).
+    ///   - beforeRender: called before a run's fragment is rendered, under that run's lock.
     package init(
         store: RunStore,
         token: String? = nil,
         pollInterval: Duration = .seconds(2),
-        reusesRenders: Bool = true
+        reusesRenders: Bool = true,
+        beforeRender: (@Sendable (String) -> Void)? = nil
     ) {
         self.store = store
         self.token = token
         self.pollInterval = pollInterval
         self.reusesRenders = reusesRenders
+        self.beforeRender = beforeRender
     }
 
     /// A run's current state: the cached fold advanced by the events written since it was made.
