@@ -294,7 +294,9 @@ extension RunEvent {
         case .finished(let outcome): payload.outcome = outcome
         case .interrupted: break
         case .agent(let event):
-            payload.agentEventText = String(decoding: try JSONEncoder().encode(event), as: UTF8.self)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            payload.agentEventText = String(decoding: try encoder.encode(event), as: UTF8.self)
         case .trackStarted(let name, let rationale):
             payload.name = name
             payload.rationale = rationale

@@ -14,7 +14,7 @@ whose products are exact IEEE ones here, not TF32), fixed: the baseline is what 
 import triton
 import triton.language as tl
 
-LOG2E = 1.4426950408889634
+LOG2E = tl.constexpr(1.4426950408889634)  # kernels may read only constexpr globals
 
 
 @triton.jit
