@@ -13,8 +13,8 @@ a way around them; see docs/BACKENDS.md for what holds regardless):
    module never binds unless it is a builtin, and none of FORBIDDEN_BUILTINS (`getattr`, `eval`,
    `exec`, `open`, `__import__`, ...) unless the module defines it; no star or relative imports; the
    entry point defined at module level with the signature file's parameters.
-2. `restricted_builtins(...)`: the builtins the candidate's module runs with: FORBIDDEN_BUILTINS
-   removed and `__import__` limited to the allowed modules.
+2. `restricted_builtins()`: the builtins the candidate's module runs with: FORBIDDEN_BUILTINS removed
+   (`__import__` is kept: see its docstring).
 3. `RuntimeBan`: a TorchDispatchMode active during the candidate's module body and each call. Any aten
    op that is not an allocation, a view or a shape query (ALLOWED_OPS) is recorded as a violation (the
    first one is kept, so a candidate catching the exception still fails) and raised. Triton kernel
@@ -392,17 +392,15 @@ def _attribute_path(node: ast.Attribute) -> list[str] | None:
 # Restricted builtins
 
 
-def restricted_builtins(imports=DEFAULT_IMPORTS) -> dict:
-    allowed = frozenset(imports)
-    real_import = builtins.__import__
+def restricted_builtins() -> dict:
+    """The builtins a candidate's module runs with: FORBIDDEN_BUILTINS removed, `__import__` kept.
 
-    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
-        if level or name not in allowed:
-            raise ImportError(f"import of '{name}' is not allowed")
-        return real_import(name, globals, locals, fromlist, level)
-
+    `__import__` stays the real one: torch's C++ code imports its own modules lazily through the builtins of the
+    innermost Python frame, which is often the candidate's (a guarded `__import__` there breaks torch, and
+    fails before the run-time ban sees the op). The candidate's own import statements are checked statically.
+    """
     namespace = {k: v for k, v in vars(builtins).items() if k not in FORBIDDEN_BUILTINS}
-    namespace["__import__"] = guarded_import
+    namespace["__import__"] = builtins.__import__
     return namespace
 
 

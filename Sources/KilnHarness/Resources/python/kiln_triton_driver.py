@@ -371,8 +371,7 @@ class Driver:
         module = types.ModuleType("kiln_implementation")
         module.__file__ = path
         if self.role == "candidate":
-            module.__dict__["__builtins__"] = self.rules.restricted_builtins(
-                self.allowed_imports or self.rules.DEFAULT_IMPORTS)
+            module.__dict__["__builtins__"] = self.rules.restricted_builtins()
         module.__dict__.update(self.tunables)
         sys.modules["kiln_implementation"] = module
         # Triton reads kernels' source through linecache: keep it there whatever happens to the file.
