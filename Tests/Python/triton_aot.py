@@ -1,7 +1,8 @@
 """Compiles a Triton implementation's kernels for a GPU that is not there (sm_90: H100/H200), through its own
 entry point, and checks what each launch would ask of the GPU.
 
-    python triton_aot.py --task TASK_DIR --implementation FILE --shapes suite|heldout|NAME,... [--tunables ...]
+    python triton_aot.py --task TASK_DIR --implementation FILE --shapes suite|heldout|suite+heldout|NAME,...
+        [--tunables 'A=1;B=2']
 
 A stub Triton driver stands in for CUDA: the JIT specialises and compiles every kernel the entry point launches
 to a cubin for the target (with the ptxas bundled with Triton), and the stub records each launch instead of
@@ -140,7 +141,8 @@ def main(argv=None):
     namespace = {}
     with open(os.path.join(options.task, task["instance"]), encoding="utf-8") as f:
         exec(compile(f.read(), task["instance"], "exec"), namespace)
-    for shape in kiln_selftest.select_shapes(task, options.shapes):
+    shapes = [s for part in options.shapes.split("+") for s in kiln_selftest.select_shapes(task, part)]
+    for shape in shapes:
         problem = kiln_task.Problem(torch.device("cpu"))
         problem.begin()
         namespace["setup"](kiln_task.parse_shape(kiln_selftest.shape_spec(shape)), 1, problem)

@@ -9,7 +9,8 @@ implementation's entry point on it, times the call, and answers for what it prod
         [--device cuda|cpu] [--log PATH] [--cache DIR]
 
 --device cpu runs kernels in Triton's interpreter (TRITON_INTERPRET=1, set before triton is imported;
-see kiln_interpreter.py for the interpreter's faults the driver corrects); the default is cuda when
+see kiln_interpreter.py for the interpreter's faults the driver corrects, unless KILN_INTERPRETER_FIXES=0
+in the environment); the default is cuda when
 torch sees a GPU, else cpu. --log receives everything the task and the implementation print (without
 it, standard error does). --cache is the folder Triton compiles into (TRITON_CACHE_DIR; the driver
 writes nowhere else). --tunables sets the implementation's declared tunables (`# kiln:tunable NAME
@@ -283,7 +284,7 @@ class Driver:
             self.device = torch.device("cpu")
             import kiln_interpreter
 
-            fixes = kiln_interpreter.apply()
+            fixes = kiln_interpreter.apply() if os.environ.get("KILN_INTERPRETER_FIXES", "1") != "0" else []
             if fixes:
                 print(f"kiln: corrected Triton's interpreter: {', '.join(fixes)}", file=sys.stderr, flush=True)
 
