@@ -173,7 +173,8 @@ let package = Package(
         .testTarget(
             name: "KilnRunTests",
             dependencies: [
-                "KilnTask", "KilnHarness", "KilnRun", "KilnAgent", "KilnTesting", .product(name: "GRDB", package: "GRDB.swift"),
+                "KilnTask", "KilnHarness", "KilnRun", "KilnAgent", "KilnTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(name: "KilnModelServerTests", dependencies: ["KilnModelServer", "KilnAgent"]),

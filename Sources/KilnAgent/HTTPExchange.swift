@@ -115,11 +115,13 @@ struct HTTPExchange: Sendable {
         case 404:
             return ModelError(.notFound, "\(endpoint) answered 404: unknown model or wrong base URL (\(detail))")
         case 429:
+            // Retry-After in seconds; anything not a sane number of seconds (inf, nan, a date) is ignored and
+            // the client's own backoff applies, capped at an hour.
             let retry = headers.first { $0.0.lowercased() == "retry-after" }.flatMap { Double($0.1) }
             return ModelError(
                 .rateLimited,
                 "\(endpoint) is rate limiting (HTTP 429): \(detail)",
-                retryAfter: retry.map { .milliseconds(Int($0 * 1000)) }
+                retryAfter: retry.flatMap { $0.isFinite ? Duration.checkedSeconds(min($0, 3600)) : nil }
             )
         case 500...599, 529:
             return ModelError(.serverError, "\(endpoint) failed (HTTP \(status)): \(detail)")

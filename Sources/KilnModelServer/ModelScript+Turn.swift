@@ -16,6 +16,9 @@ extension ModelScript {
         package var errorBody: JSONValue?
         /// The `Retry-After` of an error answer (`retry_after`, in seconds).
         package var retryAfter: Duration?
+        /// A `Retry-After` header sent verbatim, malformed or not (`retry_after_header`), for testing what a
+        /// client does with `inf` or a date.
+        package var retryAfterHeader: String?
         /// Whether to close the connection instead of finishing the answer (`drop_connection`).
         package var dropsConnection: Bool
         /// Whether to end the answer early but cleanly (`truncate`).
@@ -39,6 +42,7 @@ extension ModelScript {
         ///   - status: the HTTP status.
         ///   - errorBody: the body of an error answer.
         ///   - retryAfter: the `Retry-After` of an error answer.
+        ///   - retryAfterHeader: a `Retry-After` header sent verbatim.
         ///   - dropsConnection: whether to close the connection instead of finishing.
         ///   - truncates: whether to end the answer early but cleanly.
         ///   - finishReason: why the model stopped.
@@ -52,6 +56,7 @@ extension ModelScript {
             status: Int = 200,
             errorBody: JSONValue? = nil,
             retryAfter: Duration? = nil,
+            retryAfterHeader: String? = nil,
             dropsConnection: Bool = false,
             truncates: Bool = false,
             finishReason: String? = nil,
@@ -65,6 +70,7 @@ extension ModelScript {
             self.status = status
             self.errorBody = errorBody
             self.retryAfter = retryAfter
+            self.retryAfterHeader = retryAfterHeader
             self.dropsConnection = dropsConnection
             self.truncates = truncates
             self.finishReason = finishReason
@@ -78,6 +84,7 @@ extension ModelScript {
             case status
             case errorBody = "error_body"
             case retryAfter = "retry_after"
+            case retryAfterHeader = "retry_after_header"
             case dropsConnection = "drop_connection"
             case truncates = "truncate"
             case text
@@ -99,7 +106,19 @@ extension ModelScript {
             self.isStreaming = try container.decodeIfPresent(Bool.self, forKey: .isStreaming)
             self.status = try container.decodeIfPresent(Int.self, forKey: .status) ?? 200
             self.errorBody = try container.decodeIfPresent(JSONValue.self, forKey: .errorBody)
-            self.retryAfter = try container.decodeIfPresent(Double.self, forKey: .retryAfter).map { .seconds($0) }
+            if let seconds = try container.decodeIfPresent(Double.self, forKey: .retryAfter) {
+                guard let duration = Duration.checkedSeconds(seconds) else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .retryAfter,
+                        in: container,
+                        debugDescription: "retry_after must be a number of seconds from 0 to a year, not \(seconds)"
+                    )
+                }
+                self.retryAfter = duration
+            } else {
+                self.retryAfter = nil
+            }
+            self.retryAfterHeader = try container.decodeIfPresent(String.self, forKey: .retryAfterHeader)
             self.dropsConnection = try container.decodeIfPresent(Bool.self, forKey: .dropsConnection) ?? false
             self.truncates = try container.decodeIfPresent(Bool.self, forKey: .truncates) ?? false
             self.text = try container.decodeIfPresent(String.self, forKey: .text) ?? ""
@@ -126,6 +145,7 @@ extension ModelScript {
             if status != 200 { try container.encode(status, forKey: .status) }
             try container.encodeIfPresent(errorBody, forKey: .errorBody)
             try container.encodeIfPresent(retryAfter?.inSeconds, forKey: .retryAfter)
+            try container.encodeIfPresent(retryAfterHeader, forKey: .retryAfterHeader)
             if dropsConnection { try container.encode(dropsConnection, forKey: .dropsConnection) }
             if truncates { try container.encode(truncates, forKey: .truncates) }
             if !text.isEmpty { try container.encode(text, forKey: .text) }

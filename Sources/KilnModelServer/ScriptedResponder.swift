@@ -88,6 +88,7 @@ struct ScriptedResponder: HTTPResponder {
                 let seconds = retryAfter.inSeconds
                 response.headers[.retryAfter] = seconds == seconds.rounded() ? "\(Int(seconds))" : "\(seconds)"
             }
+            if let header = turn.retryAfterHeader { response.headers[.retryAfter] = header }
             return response
         }
         let answer = ScriptedAnswer(

@@ -1,5 +1,6 @@
 import Crypto
 package import Foundation
+import KilnCore
 import TOMLKit
 
 extension KernelTask {
@@ -259,10 +260,24 @@ private struct ManifestReader {
         let limitsTable = table["limits"]?.table
         let timeout = number(limitsTable, "call_timeout", section: "limits", fallback: 30)
         let memory = number(limitsTable, "memory_mb", section: "limits", fallback: 4096)
-        if !(timeout > 0) || !(memory >= 64) {
-            fail("'call_timeout' must be positive and 'memory_mb' at least 64", table: "limits")
+        let callTimeout = Duration.checkedSeconds(timeout).flatMap { timeout > 0 ? $0 : nil }
+        if callTimeout == nil {
+            fail(
+                "'call_timeout' must be a positive number of seconds of at most a year, not \(timeout)",
+                key: "call_timeout",
+                table: "limits"
+            )
         }
-        let limits = KernelTask.Limits(callTimeout: .milliseconds(Int(timeout * 1000)), memoryMB: Int(memory))
+        // At most 16 TiB: a worker's address space in MiB that no conversion can overflow.
+        let memoryMB = Int(checking: memory, in: 64...(16 << 20))
+        if memoryMB == nil {
+            fail(
+                "'memory_mb' must be a whole number of MiB from 64 to 16777216, not \(memory)",
+                key: "memory_mb",
+                table: "limits"
+            )
+        }
+        let limits = KernelTask.Limits(callTimeout: callTimeout ?? .seconds(30), memoryMB: memoryMB ?? 4096)
 
         let suite = shapes(table, "suite")
         let heldout = shapes(table, "heldout")

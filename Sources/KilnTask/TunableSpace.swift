@@ -42,9 +42,20 @@ package struct TunableSpace: Hashable, Sendable, Codable {
         self.flagSets = flagSets
     }
 
-    /// The number of configurations in the space.
+    /// The most configurations a space may have: more than a tuner could ever try, few enough that no
+    /// count overflows.
+    package static let maximumSize = 1 << 40
+
+    /// The number of configurations in the space (at most ``maximumSize``: ``parse(source:file:)``
+    /// refuses larger spaces).
     package var size: Int {
-        tunables.reduce(max(flagSets.count, 1)) { $0 * $1.values.count }
+        var product = max(flagSets.count, 1)
+        for tunable in tunables {
+            let (next, overflow) = product.multipliedReportingOverflow(by: tunable.values.count)
+            if overflow || next > Self.maximumSize { return Self.maximumSize }
+            product = next
+        }
+        return product
     }
 
     /// The default configuration: every first value and the first flag set.
@@ -119,8 +130,18 @@ package struct TunableSpace: Hashable, Sendable, Codable {
                 flagSets = sets
             }
         }
+        let space = TunableSpace(tunables: tunables, flagSets: flagSets)
+        if diagnostics.isEmpty, space.size >= maximumSize {
+            diagnostics.append(
+                Diagnostic(
+                    file: file,
+                    message:
+                        "the declared tunables make at least \(maximumSize) configurations; no tuner can search that, declare fewer values"
+                )
+            )
+        }
         guard diagnostics.isEmpty else { throw TaskError(.invalidConfiguration, diagnostics) }
-        return TunableSpace(tunables: tunables, flagSets: flagSets)
+        return space
     }
 
     /// Applies `NAME=VALUE` settings over the default configuration.

@@ -17,7 +17,15 @@ package struct SearchSpace: Sendable, Hashable {
     }
 
     /// The number of points.
-    package var size: Int { axes.reduce(1) { $0 * $1.count } }
+    package var size: Int {
+        var product = 1
+        for axis in axes {
+            let (next, overflow) = product.multipliedReportingOverflow(by: axis.count)
+            if overflow { return Int.max }
+            product = next
+        }
+        return product
+    }
 
     /// The coordinates (one value index per axis) of a point.
     /// - Parameter index: the point's number.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnCore
 import KilnHarness
 import KilnTask
 
@@ -65,7 +66,9 @@ struct EvalCommand: AsyncParsableCommand {
         guard minPairs >= 1, maxPairs >= minPairs else {
             throw ValidationError("--min-pairs must be at least 1 and --max-pairs at least --min-pairs")
         }
-        if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
+        if let timeout, !(timeout > 0) || Duration.checkedSeconds(timeout) == nil {
+            throw ValidationError("--timeout must be a positive number of seconds of at most a year, not \(timeout)")
+        }
     }
 
     func run() async throws {
@@ -89,7 +92,7 @@ struct EvalCommand: AsyncParsableCommand {
         options.seed = seed
         options.usesCache = !noCache
         options.isCorrectnessOnly = correctnessOnly
-        options.callTimeout = timeout.map { .milliseconds(Int($0 * 1000)) }
+        options.callTimeout = timeout.flatMap { Duration.checkedSeconds($0) }
         let request = EvaluationRequest(
             task: task,
             source: source,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KilnAgent
 import KilnAgentRun
+import KilnCore
 import KilnHarness
 import KilnModelServer
 import KilnRun
@@ -75,7 +76,7 @@ struct RunCommand: AsyncParsableCommand {
             )
         }
         guard DurationText.seconds(time) != nil else {
-            throw ValidationError("--time '\(time)' is not a duration; write e.g. 90s, 5m or 2h")
+            throw ValidationError("--time '\(time)' is not a duration of at most a year; write e.g. 90s, 5m or 2h")
         }
         if let evaluations, evaluations < 1 { throw ValidationError("--evals must be at least 1") }
         guard minPairs >= 1, maxPairs >= minPairs else {
@@ -219,10 +220,14 @@ final class RunService: Service {
 enum DurationText {
     static func seconds(_ text: String) -> Double? {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if let last = text.last, let unit = units[last], let value = Double(text.dropLast()), value >= 0 {
-            return value * unit
+        var seconds: Double?
+        if let last = text.last, let unit = units[last], let value = Double(text.dropLast()) {
+            seconds = value * unit
+        } else {
+            seconds = Double(text)
         }
-        if let value = Double(text), value >= 0 { return value }
-        return nil
+        // At most a year, finite: a budget no conversion can trap on.
+        guard let seconds, Duration.checkedSeconds(seconds) != nil else { return nil }
+        return seconds
     }
 }

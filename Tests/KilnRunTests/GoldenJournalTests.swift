@@ -117,7 +117,9 @@ import Testing
             }
         case let (old as [Any], new as [Any]):
             guard old.count == new.count else { return ["\(path) has \(new.count) elements, not \(old.count)"] }
-            return zip(old, new).enumerated().flatMap { index, pair in missing(pair.0, in: pair.1, path: "\(path)[\(index)]") }
+            return zip(old, new).enumerated().flatMap { index, pair in
+                missing(pair.0, in: pair.1, path: "\(path)[\(index)]")
+            }
         case let (old as String, new as String) where path.hasSuffix("agent_event_text"):
             // JSON text inside the payload, its keys in no fixed order: compared as JSON.
             let same = (try? canonical(Data(old.utf8))) == (try? canonical(Data(new.utf8)))
@@ -129,6 +131,9 @@ import Testing
 
     static func canonical(_ data: Data) throws -> String {
         let object = try JSONSerialization.jsonObject(with: data)
-        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+        return String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]),
+            as: UTF8.self
+        )
     }
 }
