@@ -2,7 +2,8 @@
 
     python3 kiln_selftest.py --task tasks/extend-attention-triton [--candidate FILE] [--tunables 'A=1;B=2']
         [--shapes interpreter|suite|heldout|NAME,...] [--device cuda|cpu] [--seed N] [--min-pairs 5]
-        [--max-pairs 15] [--jobs N] [--logs DIR] [--python PYTHON]
+        [--max-pairs 15] [--shape-budget SECONDS] [--no-timing] [--jobs N] [--logs DIR] [--cache DIR]
+        [--python PYTHON]
 
 For each shape it starts three drivers (kiln_triton_driver.py: the oracle, the baseline, the candidate),
 each in its own process group, and:
@@ -363,7 +364,7 @@ class ShapeRun:
         self.check_against_oracle("baseline", first, oracle_ready=True)
         perturbation = self.seeds() | 1
         self.checked_call("candidate", first, perturbation)
-        if self.timed:
+        if self.timed and not getattr(self.options, "no_timing", False):
             self.time_pairs()
         self.result.passed = True
 
@@ -447,6 +448,7 @@ def main(argv=None):
     parser.add_argument("--min-pairs", type=int, default=5)
     parser.add_argument("--max-pairs", type=int, default=15)
     parser.add_argument("--shape-budget", type=float, default=20.0, help="seconds of timed pairs per shape")
+    parser.add_argument("--no-timing", action="store_true", help="check correctness only, even on a GPU")
     parser.add_argument("--jobs", type=int, default=1, help="shapes at once (CPU interpreter only)")
     parser.add_argument("--logs", help="keep the drivers' logs here (default: a temporary folder)")
     parser.add_argument("--cache", help="Triton's cache folder for the drivers")
