@@ -18,11 +18,11 @@ PYTHON="${PYTHON:-python3}"
 SELFTEST=Sources/KilnHarness/Resources/python/kiln_selftest.py
 BUDGET="${KILN_GPU_CHECK_SECONDS:-290}"
 START=$(date +%s)
+failures=0
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/kiln-gpu-check.XXXXXX")"
 # Kept when a run fails (its drivers' logs are there); KILN_GPU_CHECK_LOGS=DIR copies them to DIR as well.
 trap '[ "$failures" -eq 0 ] && rm -rf "$WORK"' EXIT
 export PYTHONDONTWRITEBYTECODE=1
-failures=0
 
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 

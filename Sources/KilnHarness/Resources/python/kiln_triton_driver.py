@@ -114,8 +114,17 @@ def _write_all(data) -> None:
 
 
 def one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """`text` on one line, at most `limit` characters. A message of several lines (Triton's compile errors
+    quote the kernel's source first and give the cause last) keeps its first and last lines."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if len(lines) > 2:
+        lines = [lines[0], "...", lines[-1]]
+    text = " ".join(" ".join(lines).split())
+    if len(text) <= limit:
+        return text
+    if len(lines) == 3:  # keep the cause: the end
+        return "..." + text[-(limit - 3):]
+    return text[: limit - 3] + "..."
 
 
 def task_error(message: str):
@@ -536,7 +545,7 @@ class Driver:
             problem._buffers.pop(b.name, None)
         for b, _ in damaged:
             b.reset_guards()
-        self.snapshot = [(b, self._tensor_bytes(b.tensor)[0].clone()) for b in problem.outputs if b not in replaced]
+        self.snapshot = [(b, b.tensor.detach().to("cpu", copy=True)) for b in problem.outputs if b not in replaced]
         if violation:
             reply(f"violation {violation}")
         elif error is not None:
