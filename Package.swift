@@ -1,9 +1,10 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
+// Kiln runs on Linux only: its sandbox is made of Linux namespaces and seccomp, and its harness reads
+// /proc and drives gcc and readelf.
 let package = Package(
     name: "Kiln",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "kiln-bench", targets: ["kiln-bench"]),
@@ -63,10 +64,8 @@ let package = Package(
                 "KilnCore", "KilnSandbox",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -82,6 +81,7 @@ let package = Package(
         .target(
             name: "KilnModelServer",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
                 "KilnAgent", "KilnHTTPServing", "KilnCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -91,9 +91,8 @@ let package = Package(
         .target(
             name: "KilnRun",
             dependencies: [
-                "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent", "KilnSandbox",
+                "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -102,13 +101,12 @@ let package = Package(
                 "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnAgent", "KilnSandbox", "KilnRun",
                 "KilnModelServer",
                 .product(name: "TOMLKit", package: "TOMLKit"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "KilnServe",
             dependencies: [
-                "KilnRun", "KilnAgentRun", "KilnHarness", "KilnAgent", "KilnTask", "KilnTuner", "KilnHTTPServing",
+                "KilnRun", "KilnAgentRun", "KilnHarness", "KilnAgent", "KilnTask", "KilnHTTPServing",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -136,10 +134,6 @@ let package = Package(
                 "KilnAgent",
                 "KilnModelServer",
                 "KilnServe",
-                .product(name: "TOMLKit", package: "TOMLKit"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -149,6 +143,10 @@ let package = Package(
         .executableTarget(
             name: "kiln-bench",
             dependencies: [
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnRun", "KilnAgent", "KilnAgentRun",
                 "KilnModelServer", "KilnServe", "KilnSandbox",
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -157,7 +155,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KilnTaskTests", dependencies: ["KilnTask", "KilnTesting"]),
-        .testTarget(name: "KilnSandboxTests", dependencies: ["KilnSandbox", "KilnTesting"]),
+        .testTarget(
+            name: "KilnSandboxTests",
+            dependencies: ["KilnSandbox", "KilnTesting", .product(name: "Subprocess", package: "swift-subprocess")]
+        ),
         .testTarget(name: "KilnHarnessTests", dependencies: ["KilnCore", "KilnTask", "KilnHarness", "KilnTesting"]),
         .testTarget(
             name: "KilnServeTests",
@@ -169,7 +170,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "KilnAgentTests", dependencies: ["KilnAgent", "KilnSandbox", "KilnTesting"]),
-        .testTarget(name: "KilnTunerTests", dependencies: ["KilnCore", "KilnTask", "KilnTuner"]),
+        .testTarget(name: "KilnTunerTests", dependencies: ["KilnTask", "KilnTuner"]),
         .testTarget(
             name: "KilnRunTests",
             dependencies: [
@@ -181,6 +182,7 @@ let package = Package(
         .testTarget(
             name: "KilnEndToEndTests",
             dependencies: [
+                "KilnTask",
                 "KilnTesting", "KilnAgent", "KilnModelServer", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -5,6 +5,10 @@ package import KilnSandbox
 package import KilnTask
 package import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How thoroughly an evaluation checks and times.
 package struct EvaluationOptions: Sendable, Hashable {
     /// The fewest timed pairs per shape.
@@ -386,21 +390,21 @@ package struct Evaluator: Sendable {
         switch death.status {
         case .signaled(let signal):
             switch signal {
-            case 31:
+            case SIGSYS:
                 return (
                     .integrityViolation,
                     "was stopped by Kiln's sandbox \(phase): it made a forbidden system call with SIGSYS blocked"
                 )
-            case 24: return (.timedOut, "ran out of CPU time \(phase)")
-            case 25: return (.crashed, "wrote more than its log may hold (SIGXFSZ) \(phase)")
-            case 11: return (.crashed, "crashed with a segmentation fault (SIGSEGV) \(phase)\(printed)")
-            case 7: return (.crashed, "crashed with a bus error (SIGBUS) \(phase)\(printed)")
-            case 8: return (.crashed, "crashed with an arithmetic exception (SIGFPE) \(phase)\(printed)")
-            case 4: return (.crashed, "crashed with an illegal instruction (SIGILL) \(phase)\(printed)")
-            case 6: return (.crashed, "aborted (SIGABRT) \(phase)\(printed)")
-            case 9 where death.phase == "freeze":
+            case SIGXCPU: return (.timedOut, "ran out of CPU time \(phase)")
+            case SIGXFSZ: return (.crashed, "wrote more than its log may hold (SIGXFSZ) \(phase)")
+            case SIGSEGV: return (.crashed, "crashed with a segmentation fault (SIGSEGV) \(phase)\(printed)")
+            case SIGBUS: return (.crashed, "crashed with a bus error (SIGBUS) \(phase)\(printed)")
+            case SIGFPE: return (.crashed, "crashed with an arithmetic exception (SIGFPE) \(phase)\(printed)")
+            case SIGILL: return (.crashed, "crashed with an illegal instruction (SIGILL) \(phase)\(printed)")
+            case SIGABRT: return (.crashed, "aborted (SIGABRT) \(phase)\(printed)")
+            case SIGKILL where death.phase == "freeze":
                 return (.integrityViolation, "did not stop when Kiln froze it after a call, and was killed")
-            case 9:
+            case SIGKILL:
                 return (
                     .crashed,
                     "was killed (SIGKILL) \(phase), perhaps by the system for using too much memory\(printed)"

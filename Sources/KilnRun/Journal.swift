@@ -65,7 +65,7 @@ package final class Journal: Sendable {
     }
 
     /// Creates a new run's journal holding its first event, all at once: the journal is written
-    /// under a staging name (without a write-ahead log, so that it is one file), closed, and renamed
+    /// under a staging name (its log checkpointed away, so that it is one file), closed, and renamed
     /// into place. A crash at any instant leaves either no journal at `url` (no run) or one that
     /// starts with `first`, never an empty one.
     /// - Parameters:
@@ -82,10 +82,15 @@ package final class Journal: Sendable {
             var configuration = GRDB.Configuration()
             configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             let queue = try DatabaseQueue(path: staging.path, configuration: configuration)
+            // Switched to WAL here, checkpointed and closed (the last connection removes -wal and -shm):
+            // one file whose header already says WAL, so opening it in place changes nothing on disk.
+            _ = try queue.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
             try migrator.migrate(queue)
             let payload = try first.encodedPayload()
             try queue.write { db in _ = try insert(first, payload: payload, into: db) }
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
             try queue.close()
+            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: staging.path + suffix) }
         } catch {
             throw RunError(.io, "cannot write the new journal \(staging.path)", underlying: error)
         }

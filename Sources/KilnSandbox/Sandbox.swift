@@ -3,6 +3,10 @@ package import Foundation
 import Subprocess
 import Synchronization
 
+#if !os(Linux)
+#error("Kiln runs on Linux only: its sandbox is made of Linux namespaces and seccomp")
+#endif
+
 /// Kiln's sandbox: the `kiln-jail` launcher, built from the C source Kiln ships, and the mode it runs in.
 ///
 /// In `.isolated` mode (the default) every untrusted program runs in new user, PID, mount, IPC, network,

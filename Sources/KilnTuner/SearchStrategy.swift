@@ -22,7 +22,7 @@ package protocol SearchStrategy: Sendable {
 package enum Strategies {
     /// The names accepted by `--strategy`.
     package static let names = ["exhaustive", "random", "anneal", "genetic", "tpe"]
-    /// The default: the one that reached within 5% of the exhaustive best fastest in `kiln bench tuner`.
+    /// The default: the one that reached within 5% of the exhaustive best fastest in `kiln-bench tuner`.
     package static let defaultName = "tpe"
 
     /// The strategy with a name.

@@ -6,7 +6,7 @@ import KilnTask
 import Subprocess
 import SystemPackage
 
-/// The second half of `kiln bench serve`: does watching a run slow it? Measured the way a user
+/// The second half of `kiln-bench serve`: does watching a run slow it? Measured the way a user
 /// works: `kiln run` in one process, `kiln serve` in another, and `viewers` clients that do what the
 /// run page's script does (follow the run's stream with `html=1`), each on its own connection, from
 /// one curl process.

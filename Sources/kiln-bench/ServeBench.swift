@@ -10,7 +10,7 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// `kiln bench serve`: the dashboard on a large journal, and its cost to a run being watched.
+/// `kiln-bench serve`: the dashboard on a large journal, and its cost to a run being watched.
 struct ServeBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",

@@ -88,6 +88,8 @@ import types  # noqa: E402
 PROTOCOL_VERSION = 1
 MAX_LINE = 4096
 MAX_CHECK_BYTES = 1 << 34
+# 2: an `error` at start-up (bad usage, a missing module or file, no GPU); 3: a task error; 4: the protocol's
+# stream broke (a write failed, a line or payload out of bounds); 5: after a timeout; 6: the GPU is unusable.
 EXIT_USAGE, EXIT_TASK, EXIT_IO, EXIT_TIMEOUT, EXIT_DEVICE = 2, 3, 4, 5, 6
 L2_FLUSH_BYTES = 256 << 20
 PERTURB_SALT = 0x7065727475726221
@@ -272,18 +274,18 @@ class Driver:
         try:
             import torch
         except Exception as error:  # noqa: BLE001
-            fatal_error(f"cannot import torch: {type(error).__name__}: {error}", EXIT_IO)
+            fatal_error(f"cannot import torch: {type(error).__name__}: {error}")
         if choice is None:
             choice = "cuda" if torch.cuda.is_available() else "cpu"
             if choice == "cpu":
                 os.environ["TRITON_INTERPRET"] = "1"
         if choice == "cuda" and not torch.cuda.is_available():
-            fatal_error("--device cuda, but torch sees no GPU (torch.cuda.is_available() is false)", EXIT_IO)
+            fatal_error("--device cuda, but torch sees no GPU (torch.cuda.is_available() is false)")
         try:
             import triton
             import triton.language  # noqa: F401
         except Exception as error:  # noqa: BLE001
-            fatal_error(f"cannot import triton: {type(error).__name__}: {error}", EXIT_IO)
+            fatal_error(f"cannot import triton: {type(error).__name__}: {error}")
         self.torch, self.triton = torch, triton
         self.is_cuda = choice == "cuda"
         if self.is_cuda:
@@ -303,7 +305,7 @@ class Driver:
             with open(path, encoding="utf-8") as f:
                 self.source = f.read()
         except (OSError, UnicodeDecodeError) as error:
-            fatal_error(f"cannot read the implementation {path}: {error}", EXIT_IO)
+            fatal_error(f"cannot read the implementation {path}: {error}")
         rules = self.rules
         trusted = self.role != "candidate"
         try:
@@ -515,12 +517,13 @@ class Driver:
         started = time.perf_counter_ns()
         self.watchdog.arm(timeout_ms / 1000.0, started)
         try:
-            if self.is_cuda:
-                start_event.record()
-            with ban:
+            with ban:  # the events go inside: entering and leaving the ban's dispatch mode is not the call's time
+                if self.is_cuda:
+                    start_event.record()
                 result = self.entry(*arguments_)
+                if self.is_cuda:
+                    end_event.record()
             if self.is_cuda:
-                end_event.record()
                 torch.cuda.synchronize()
         except BaseException as raised:  # noqa: BLE001 (the implementation's failure is a result)
             error = raised
@@ -541,8 +544,10 @@ class Driver:
         replaced = [b for b in problem.buffers if b.replaced()]
         damaged = [(b, b.guard_damage()) for b in problem.buffers if not b.replaced()]
         damaged = [(b, side) for b, side in damaged if side]
-        for b in replaced:  # a buffer whose tensor was redirected is not reused
+        for b in replaced:  # a buffer whose tensor was redirected is not reused: the next setup makes a new one
             problem._buffers.pop(b.name, None)
+        if replaced:
+            self.set_up = False
         for b, _ in damaged:
             b.reset_guards()
         self.snapshot = [(b, b.tensor.detach().to("cpu", copy=True)) for b in problem.outputs if b not in replaced]
@@ -551,7 +556,6 @@ class Driver:
         elif error is not None:
             reply(f"raised {type(error).__name__}: {one_line(error)}")
         elif replaced:
-            self.set_up = False
             reply(f"violation the call replaced or resized {replaced[0].name} (its storage, shape or strides "
                   "changed): write into the given tensors")
         elif result is not None:
@@ -720,7 +724,7 @@ def main(argv):
         try:
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         except OSError as error:
-            fatal_error(f"cannot open the log {log}: {error}", EXIT_IO)
+            fatal_error(f"cannot open the log {log}: {error}")
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)

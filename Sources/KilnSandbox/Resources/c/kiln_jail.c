@@ -17,8 +17,8 @@
  *     --unsafe-no-sandbox     no namespaces at all: limits only
  *     --check                 make a sandbox, run nothing in it; print "ok" or why not
  *
- *   Exit status: the program's own, 128+N when a signal N ended it, 125 when no sandbox could be made
- *   (a line "kiln-jail: ..." on standard error says why).
+ *   Exit status: the program's own, 128+N when a signal N ended it, 127 when the program could not be
+ *   run in the sandbox, 125 when no sandbox could be made (a line "kiln-jail: ..." says why).
  */
 #define _GNU_SOURCE
 #include "kiln_jail.h"
@@ -759,7 +759,8 @@ int main(int argc, char **argv) {
     pid_t pid = jail_spawn(&config, error, sizeof error);
     if (pid < 0) {
         fprintf(stderr, "kiln-jail: %s\n", error);
-        return 125;
+        /* The sandbox was made but the program is not there: the shell's convention, not a sandbox failure. */
+        return strncmp(error, "cannot run ", 11) == 0 ? 127 : 125;
     }
     int status = 0;
     while (waitpid(pid, &status, __WALL) < 0) {
