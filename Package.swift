@@ -119,7 +119,7 @@ let package = Package(
         .target(
             name: "KilnTesting",
             dependencies: [
-                "KilnTask", "KilnHarness", "KilnSandbox",
+                "KilnTask", "KilnHarness", "KilnSandbox", "KilnRun", "KilnAgent",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
