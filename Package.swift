@@ -117,7 +117,7 @@ let package = Package(
         .target(
             name: "KilnTesting",
             dependencies: [
-                "KilnTask", "KilnHarness", "KilnSandbox",
+                "KilnTask", "KilnHarness", "KilnSandbox", "KilnRun", "KilnAgent",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -163,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "KilnServeTests",
             dependencies: [
-                "KilnServe", "KilnRun", "KilnAgent", "KilnHarness", "KilnTask", "KilnTesting",
+                "KilnServe", "KilnRun", "KilnAgent", "KilnCore", "KilnHarness", "KilnTask", "KilnTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -70,6 +70,81 @@ package struct ShapeResult: Codable, Sendable, Hashable {
     package var baselineCPUSeconds: Double? = nil
     /// The candidate's median CPU time per timed call, seconds.
     package var candidateCPUSeconds: Double? = nil
+
+    /// Creates a shape's result (the harness fills one in as the shape runs; tests write one from values).
+    /// - Parameters:
+    ///   - name: the shape's name.
+    ///   - parameters: its parameters, summarised.
+    ///   - correct: whether the candidate was correct on it; nil when not reached.
+    ///   - failure: why not, when it was not.
+    ///   - maxAbsError: the largest absolute error seen.
+    ///   - relL2Error: the largest relative L2 error seen.
+    ///   - checkedCalls: how many calls' outputs were checked.
+    ///   - baselineSeconds: the baseline's median time per call.
+    ///   - candidateSeconds: the candidate's median time per call.
+    ///   - speedup: the median of per-pair ratios (baseline / candidate).
+    ///   - speedupLow: the ratios' 25th percentile.
+    ///   - speedupHigh: the ratios' 75th percentile.
+    ///   - pairs: the number of timed pairs.
+    ///   - isNoisy: whether the ratios spread too widely for a precise median.
+    ///   - gflops: the candidate's rate, GFLOP/s.
+    ///   - fractionOfPeak: that rate over the machine's all-core peak.
+    ///   - flops: the useful floating-point operations of one call.
+    ///   - bytes: the minimum bytes one call moves.
+    ///   - notes: remarks.
+    ///   - coresUsed: the cores the candidate kept busy (median).
+    ///   - workerThreads: the OpenMP threads its worker started with.
+    ///   - baselineCPUSeconds: the baseline's median CPU time per timed call.
+    ///   - candidateCPUSeconds: the candidate's median CPU time per timed call.
+    package init(
+        name: String,
+        parameters: String,
+        correct: Bool?,
+        failure: String?,
+        maxAbsError: Double?,
+        relL2Error: Double?,
+        checkedCalls: Int,
+        baselineSeconds: Double?,
+        candidateSeconds: Double?,
+        speedup: Double?,
+        speedupLow: Double?,
+        speedupHigh: Double?,
+        pairs: Int,
+        isNoisy: Bool,
+        gflops: Double?,
+        fractionOfPeak: Double?,
+        flops: Double,
+        bytes: Double,
+        notes: [String],
+        coresUsed: Double? = nil,
+        workerThreads: Int? = nil,
+        baselineCPUSeconds: Double? = nil,
+        candidateCPUSeconds: Double? = nil
+    ) {
+        self.name = name
+        self.parameters = parameters
+        self.correct = correct
+        self.failure = failure
+        self.maxAbsError = maxAbsError
+        self.relL2Error = relL2Error
+        self.checkedCalls = checkedCalls
+        self.baselineSeconds = baselineSeconds
+        self.candidateSeconds = candidateSeconds
+        self.speedup = speedup
+        self.speedupLow = speedupLow
+        self.speedupHigh = speedupHigh
+        self.pairs = pairs
+        self.isNoisy = isNoisy
+        self.gflops = gflops
+        self.fractionOfPeak = fractionOfPeak
+        self.flops = flops
+        self.bytes = bytes
+        self.notes = notes
+        self.coresUsed = coresUsed
+        self.workerThreads = workerThreads
+        self.baselineCPUSeconds = baselineCPUSeconds
+        self.candidateCPUSeconds = candidateCPUSeconds
+    }
 }
 
 /// Everything an evaluation of one candidate found.

@@ -27,4 +27,43 @@ package struct MachineProfile: Codable, Sendable, Hashable {
 
     /// A short identity of the machine: model and core count. Results from another machine never match.
     package var fingerprint: String { "\(cpuModel)|\(threads)|\(simd)" }
+
+    /// Creates a profile from its figures (the probe decodes one; tests write one from values).
+    /// - Parameters:
+    ///   - peakGflops1: peak fp32 FMA rate on one core, GFLOP/s.
+    ///   - peakGflopsAll: peak fp32 FMA rate on all cores, GFLOP/s.
+    ///   - threads: the threads the all-core figures used.
+    ///   - bandwidthGbs1: STREAM triad bandwidth on one thread, GB/s.
+    ///   - bandwidthGbsAll: STREAM triad bandwidth on all threads, GB/s.
+    ///   - l1dBytes: the level-1 data cache's size (0 when unknown).
+    ///   - l2Bytes: the level-2 cache's size (0 when unknown).
+    ///   - l3Bytes: the level-3 cache's size (0 when unknown).
+    ///   - cpuModel: the processor's model name.
+    ///   - simd: the widest vector instruction set the probe used.
+    ///   - measuredAt: when the probe ran.
+    package init(
+        peakGflops1: Double,
+        peakGflopsAll: Double,
+        threads: Int,
+        bandwidthGbs1: Double,
+        bandwidthGbsAll: Double,
+        l1dBytes: Int,
+        l2Bytes: Int,
+        l3Bytes: Int,
+        cpuModel: String,
+        simd: String,
+        measuredAt: Date? = nil
+    ) {
+        self.peakGflops1 = peakGflops1
+        self.peakGflopsAll = peakGflopsAll
+        self.threads = threads
+        self.bandwidthGbs1 = bandwidthGbs1
+        self.bandwidthGbsAll = bandwidthGbsAll
+        self.l1dBytes = l1dBytes
+        self.l2Bytes = l2Bytes
+        self.l3Bytes = l3Bytes
+        self.cpuModel = cpuModel
+        self.simd = simd
+        self.measuredAt = measuredAt
+    }
 }

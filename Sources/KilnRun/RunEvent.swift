@@ -16,6 +16,19 @@ package struct RunSettings: Codable, Sendable, Hashable {
         package var source: String
         /// The number of configurations in its tunable space.
         package var spaceSize: Int
+
+        /// Creates a design.
+        /// - Parameters:
+        ///   - name: its name (the file name without extension).
+        ///   - path: its path relative to the task folder.
+        ///   - source: its source.
+        ///   - spaceSize: the number of configurations in its tunable space.
+        package init(name: String, path: String, source: String, spaceSize: Int) {
+            self.name = name
+            self.path = path
+            self.source = source
+            self.spaceSize = spaceSize
+        }
     }
 
     /// The run's id.
@@ -48,6 +61,57 @@ package struct RunSettings: Codable, Sendable, Hashable {
     package var kilnVersion: String
     /// The model and its budgets, for agent runs.
     package var agent: AgentSettings?
+
+    /// Creates settings (a run journals them with `started`).
+    /// - Parameters:
+    ///   - id: the run's id.
+    ///   - taskPath: the task folder as given.
+    ///   - taskName: the task's name.
+    ///   - taskHash: the task's content hash.
+    ///   - designs: the designs tuned.
+    ///   - strategy: the search strategy's name.
+    ///   - seed: the seed of every random choice.
+    ///   - maxSeconds: the most wall time, seconds.
+    ///   - maxEvaluations: the most evaluations.
+    ///   - minPairs: the fewest timed pairs per shape.
+    ///   - maxPairs: the most timed pairs per shape.
+    ///   - proposer: who proposes candidates.
+    ///   - machine: the machine the run started on.
+    ///   - kilnVersion: Kiln's version.
+    ///   - agent: the model and its budgets, for agent runs.
+    package init(
+        id: String,
+        taskPath: String,
+        taskName: String,
+        taskHash: String,
+        designs: [Design],
+        strategy: String,
+        seed: UInt64,
+        maxSeconds: Double?,
+        maxEvaluations: Int?,
+        minPairs: Int,
+        maxPairs: Int,
+        proposer: String,
+        machine: MachineProfile,
+        kilnVersion: String,
+        agent: AgentSettings? = nil
+    ) {
+        self.id = id
+        self.taskPath = taskPath
+        self.taskName = taskName
+        self.taskHash = taskHash
+        self.designs = designs
+        self.strategy = strategy
+        self.seed = seed
+        self.maxSeconds = maxSeconds
+        self.maxEvaluations = maxEvaluations
+        self.minPairs = minPairs
+        self.maxPairs = maxPairs
+        self.proposer = proposer
+        self.machine = machine
+        self.kilnVersion = kilnVersion
+        self.agent = agent
+    }
 }
 
 /// How an agent run reaches its model and what it may spend; the key itself is never recorded.
@@ -256,6 +320,30 @@ package struct RunOutcome: Codable, Sendable, Hashable {
     package var winnerFile: String?
     /// The report, relative to the run folder.
     package var reportFile: String?
+
+    /// Creates an outcome.
+    /// - Parameters:
+    ///   - reason: why the run ended.
+    ///   - best: the best correct candidate on the suite.
+    ///   - winner: the best candidate that also passed the held-out shapes.
+    ///   - winnerSpeedup: the winner's speedup on the suite.
+    ///   - winnerFile: the winner file, relative to the run folder.
+    ///   - reportFile: the report, relative to the run folder.
+    package init(
+        reason: String,
+        best: Int?,
+        winner: Int?,
+        winnerSpeedup: Double?,
+        winnerFile: String?,
+        reportFile: String?
+    ) {
+        self.reason = reason
+        self.best = best
+        self.winner = winner
+        self.winnerSpeedup = winnerSpeedup
+        self.winnerFile = winnerFile
+        self.reportFile = reportFile
+    }
 }
 
 extension RunEvent {

@@ -165,7 +165,26 @@ struct AgentBudgetTests {
             let runsFolder = folder.appending(path: "runs")
             let cache = try await Fixtures.freshCache(in: folder)
             let common = ["--runs", runsFolder.path, "--cache-dir", cache.path]
+            /// The run's journal, event kinds in order.
+            func journalKinds(of id: String) async throws -> [String] {
+                var configuration = GRDB.Configuration()
+                configuration.readonly = true
+                let journal = try DatabaseQueue(
+                    path: runsFolder.appending(path: "\(id)/journal.sqlite").path,
+                    configuration: configuration
+                )
+                return try await journal.read { db in
+                    try String.fetchAll(db, sql: "SELECT kind FROM events ORDER BY seq")
+                }
+            }
+            /// Whether a SIGKILL that just landed caught the run in progress: its journal exists and
+            /// has not finished.
+            func caughtInProgress() async throws -> Bool {
+                guard let id = runs(in: folder).first else { return false }
+                return try await journalKinds(of: id).last != "finished"
+            }
             var killed = false
+            var killsInProgress = 0
             for _ in 0..<4 where runs(in: folder).isEmpty {
                 killed = try await runKilnAndKill(
                     [
@@ -175,6 +194,7 @@ struct AgentBudgetTests {
                     ] + common,
                     after: .milliseconds(Int.random(in: 1500...3000))
                 )
+                if killed, try await caughtInProgress() { killsInProgress += 1 }
             }
             let id = try #require(runs(in: folder).first)
             var kills = killed ? 1 : 0
@@ -183,14 +203,16 @@ struct AgentBudgetTests {
                     ["resume", id] + common,
                     after: .milliseconds(Int.random(in: 1200...2500))
                 )
-                if killed { kills += 1 }
+                if killed {
+                    kills += 1
+                    if try await caughtInProgress() { killsInProgress += 1 }
+                }
             }
+            // Without a kill mid-run there was nothing to resume from, and the test would prove nothing.
+            #expect(killsInProgress >= 1, "no SIGKILL landed while the run was in progress")
             let final = try await runKiln(["resume", id] + common)
             #expect(final.exitCode == 0 || final.stderr.contains("already finished"), "\(final.stderr)")
-            let journal = try DatabaseQueue(path: runsFolder.appending(path: "\(id)/journal.sqlite").path)
-            let kinds = try await journal.read { db in
-                try String.fetchAll(db, sql: "SELECT kind FROM events ORDER BY seq")
-            }
+            let kinds = try await journalKinds(of: id)
             #expect(kinds.filter { $0 == "agent_response" }.count == 13)
             #expect(kinds.filter { $0 == "evaluation_finished" }.count == 6)
             #expect(kinds.filter { $0 == "candidate_created" }.count == 6)

@@ -178,14 +178,12 @@ struct IntegrityTests {
         #expect(result.failure?.contains("inputs changed in a few places") == true)
     }
 
-    @Test("an endless loop is killed with its sandbox within the deadline")
+    @Test("an endless loop is killed with its sandbox at the deadline")
     func endlessLoop() async throws {
-        let clock = ContinuousClock()
-        let start = clock.now
         let result = try await Self.evaluate("infinite_loop.c", timeout: .seconds(1))
         #expect(result.verdict == .timedOut)
+        #expect(result.failure?.contains("within 1 s") == true, "\(result.failure ?? "")")
         #expect(result.failure?.contains("process group were killed") == true)
-        #expect(clock.now - start < .seconds(60))
     }
 
     @Test("a candidate that prints things that look like results is judged on its outputs alone")

@@ -34,8 +34,7 @@ struct RunTests {
             #expect(html.contains("<svg"))
             #expect(html.contains("Leaderboard"))
             #expect(!html.contains("<script"))
-            #expect(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"))
-            #expect(!html.contains("https://"))
+            #expect(try HTMLReferences.remote(in: html) == [])
             let summaries = store.summaries()
             #expect(summaries.first?.status == "finished")
             #expect(summaries.first?.evaluations == 6)
@@ -43,5 +42,55 @@ struct RunTests {
             let error = try await #require(throws: RunError.self) { try await orchestrator.resume(id) }
             #expect(error.code == .notResumable)
         }
+    }
+}
+
+/// The check that a report is self-contained can fail: it finds what a report must not refer to.
+@Suite
+struct RemoteReferenceTests {
+    /// A report of a run written from values, as `kiln` writes one.
+    static func report() async throws -> String {
+        try await withTemporaryDirectory { folder in
+            let store = RunStore(root: folder)
+            let id = try SyntheticRun(.tuner, candidates: 4).write(in: store)
+            return try String(contentsOf: store.folder(of: id).appending(path: "report.html"), encoding: .utf8)
+        }
+    }
+
+    @Test("a report refers to nothing remote: its SVG namespace is no reference")
+    func selfContained() async throws {
+        let html = try await Self.report()
+        #expect(html.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        #expect(try HTMLReferences.remote(in: html) == [])
+    }
+
+    @Test(
+        "a report with a remote resource fails the check",
+        arguments: [
+            ("<img src=\"https://tracker.example/pixel.png\">", "https://tracker.example/pixel.png"),
+            ("<IMG SRC=HTTP://tracker.example/a.gif>", "HTTP://tracker.example/a.gif"),
+            ("<link rel=\"stylesheet\" href='//cdn.example/kiln.css'>", "//cdn.example/kiln.css"),
+            ("<p style=\"background: url( 'http://cdn.example/bg.png' )\">x</p>", "http://cdn.example/bg.png"),
+            ("<style>@import \"https://cdn.example/more.css\";</style>", "https://cdn.example/more.css"),
+            ("<img srcset=\"local.png 1x, https://cdn.example/big.png 2x\">", "https://cdn.example/big.png"),
+            ("<svg><image xlink:href=\"https://cdn.example/i.svg\"/></svg>", "https://cdn.example/i.svg"),
+            ("<a href=\" \\\\evil.example/x\">x</a>", " \\\\evil.example/x"),
+        ]
+    )
+    func remoteFails(element: String, reference: String) async throws {
+        let html = try await Self.report().replacingOccurrences(of: "</body>", with: element + "</body>")
+        #expect(try HTMLReferences.remote(in: html) == [reference])
+    }
+
+    @Test("local references, data URLs and fragments are not remote")
+    func localPasses() throws {
+        let html = """
+            <a href="/runs/x?token=a">run</a><a href="#top">top</a><img src="data:image/png;base64,AAAA">
+            <div data-src="https://not.a.reference/">x</div><p style="background:url(/local.png)">y</p>
+            """
+        #expect(
+            try HTMLReferences.all(in: html) == ["/runs/x?token=a", "#top", "data:image/png;base64,AAAA", "/local.png"]
+        )
+        #expect(try HTMLReferences.remote(in: html) == [])
     }
 }
