@@ -184,10 +184,16 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     /// False when the candidate ran without Kiln's sandbox (`--unsafe-no-sandbox`): its figures could
     /// have been forged.
     package var isSandboxed: Bool = true
+    /// The device the implementations ran on (`cpu`, `cuda:0 ...`, `cpu-interpreter`); nil in results made
+    /// before backends.
+    package var device: String?
+    /// Why nothing was timed, when the device cannot time (Triton's CPU interpreter): such a result is
+    /// correct or not, never faster or slower.
+    package var timingUnavailable: String?
 
     private enum CodingKeys: String, CodingKey {
         case correct, verdict, failure, geomeanSpeedup, shapes, task, candidate, configuration, flags, buildLog
-        case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed
+        case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed, device, timingUnavailable
     }
 
     /// Creates a result.
@@ -251,6 +257,8 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         wallSeconds = try container.decode(Double.self, forKey: .wallSeconds)
         measuredAt = try container.decode(Date.self, forKey: .measuredAt)
         isSandboxed = try container.decodeIfPresent(Bool.self, forKey: .isSandboxed) ?? true
+        device = try container.decodeIfPresent(String.self, forKey: .device)
+        timingUnavailable = try container.decodeIfPresent(String.self, forKey: .timingUnavailable)
     }
 
     /// Encodes the result; `failure` and `geomean_speedup` are always present, as null when absent.
@@ -275,5 +283,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         try container.encode(wallSeconds, forKey: .wallSeconds)
         try container.encode(measuredAt, forKey: .measuredAt)
         try container.encode(isSandboxed, forKey: .isSandboxed)
+        try container.encodeIfPresent(device, forKey: .device)
+        try container.encodeIfPresent(timingUnavailable, forKey: .timingUnavailable)
     }
 }

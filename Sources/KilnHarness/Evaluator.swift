@@ -129,7 +129,7 @@ package struct Evaluator: Sendable {
         }
     }
 
-    /// The flags a configuration builds with: its flag set (or the task's defaults) and its defines.
+    /// The flags a C configuration builds with: its flag set (or the task's defaults) and its defines.
     /// - Parameters:
     ///   - task: the task.
     ///   - space: the candidate's tunable space.
@@ -138,6 +138,33 @@ package struct Evaluator: Sendable {
     package static func flags(task: KernelTask, space: TunableSpace, configuration: TunableConfiguration) -> [String] {
         let base = space.flagSets.isEmpty ? task.build.flags : space.flagSets[configuration.flagSet]
         return base + configuration.defines
+    }
+
+    /// The task's backend, in this evaluator's sandbox.
+    private func backend(for task: KernelTask) async throws(HarnessError) -> any Backend {
+        let sandbox = try await sandbox(compiler: task.build.compiler)
+        switch task.backend {
+        case .c: return CBackend(cacheDirectory: cacheDirectory, sandbox: sandbox)
+        case .triton: return TritonBackend(cacheDirectory: cacheDirectory, sandbox: sandbox)
+        }
+    }
+
+    /// What the task's backend offers here (its device, whether it can time), its tools checked.
+    /// - Parameter task: the task.
+    /// - Returns: the target.
+    /// - Throws: ``HarnessError`` `.toolMissing` saying what to install, `.sandboxUnavailable`.
+    package func target(for task: KernelTask) async throws(HarnessError) -> BackendTarget {
+        try await backend(for: task).target(for: task)
+    }
+
+    /// The task as this machine evaluates it: on a device that cannot time (Triton's CPU interpreter), its
+    /// interpreter shapes replace the suite and the held-out shapes.
+    /// - Parameter task: the task as loaded.
+    /// - Returns: the task to evaluate and the backend's target.
+    /// - Throws: ``HarnessError`` when the backend's tools are missing.
+    package func prepare(_ task: KernelTask) async throws(HarnessError) -> (task: KernelTask, target: BackendTarget) {
+        let target = try await target(for: task)
+        return (target.timingUnavailable == nil ? task : task.forCorrectnessOnlyDevice(), target)
     }
 
     /// Evaluates one candidate.
@@ -170,17 +197,25 @@ package struct Evaluator: Sendable {
         let started = clock.now
         let task = request.task
         let space = try TunableSpace.parse(source: request.source, file: request.candidateName)
-        let flags = Self.flags(task: task, space: space, configuration: request.configuration)
+        let backend = try await backend(for: task)
+        let flags = backend.flags(task: task, space: space, configuration: request.configuration)
         let profile = try await MachineProbe(cacheDirectory: cacheDirectory, compiler: task.build.compiler).profile()
-        let sandbox = try await sandbox(compiler: task.build.compiler)
-        let builder = Builder(cacheDirectory: cacheDirectory, sandbox: sandbox)
-        let compilerVersion = try await builder.compilerVersion(task.build.compiler)
-        let key = cacheKey(request, flags: flags, profile: profile, compilerVersion: compilerVersion)
+        let target = try await backend.target(for: task)
+        var options = request.options
+        if target.timingUnavailable != nil { options.isCorrectnessOnly = true }
+        let key = cacheKey(
+            request,
+            options: options,
+            flags: flags,
+            profile: profile,
+            target: target,
+            harness: try HarnessResources.fingerprint()
+        )
         let cache = ResultCache(
             directory: cacheDirectory.appending(path: "results"),
             key: try CacheAuthentication.key(in: cacheDirectory)
         )
-        if request.options.usesCache {
+        if options.usesCache {
             switch cache.load(key: key) {
             case .hit(var cached):
                 cached.isCached = true
@@ -195,7 +230,7 @@ package struct Evaluator: Sendable {
                 break
             }
         }
-        let seed = request.options.seed ?? 0
+        let seed = options.seed ?? 0
         var result = EvaluationResult(
             correct: false,
             verdict: .buildFailed,
@@ -215,6 +250,8 @@ package struct Evaluator: Sendable {
             measuredAt: Date(),
             isSandboxed: sandboxMode == .isolated
         )
+        result.device = target.device
+        result.timingUnavailable = target.timingUnavailable
         func finish(_ result: inout EvaluationResult) -> EvaluationResult {
             let elapsed = clock.now - started
             result.wallSeconds = elapsed.inSeconds
@@ -227,18 +264,19 @@ package struct Evaluator: Sendable {
         }
 
         events(.building)
-        let monitor = try await builder.monitor(task: task)
-        let oracle = try await builder.trustedWorker(task: task, role: .oracle)
-        let baseline = try await builder.trustedWorker(task: task, role: .baseline)
-        let candidate: URL
-        switch try await builder.candidateWorker(
+        let oracle = try await backend.trusted(.oracle, task: task, target: target)
+        let baseline = try await backend.trusted(.baseline, task: task, target: target)
+        let candidate: Implementation
+        switch try await backend.candidate(
             task: task,
             source: request.source,
-            flags: flags,
-            displayName: request.candidateName
+            space: space,
+            configuration: request.configuration,
+            displayName: request.candidateName,
+            target: target
         ) {
-        case .built(let worker, let log):
-            candidate = worker
+        case .ready(let implementation, let log):
+            candidate = implementation
             result.buildLog = String(log.prefix(20_000))
         case .rejected(let rejection):
             result.buildLog = String(rejection.log.prefix(20_000))
@@ -261,11 +299,11 @@ package struct Evaluator: Sendable {
                 (shapeResult, verdict, reason) = try await runShape(
                     shape,
                     task: task,
-                    monitor: monitor,
-                    workers: (oracle, baseline, candidate),
+                    implementations: (oracle, baseline, candidate),
+                    backend: backend,
                     profile: profile,
-                    options: request.options,
-                    isTimed: !failed && !request.options.isCorrectnessOnly,
+                    options: options,
+                    isTimed: !failed && !options.isCorrectnessOnly,
                     seeds: &seeds
                 )
             } catch {
@@ -283,7 +321,7 @@ package struct Evaluator: Sendable {
                     failed = true
                 }
                 // A wrong answer leaves the candidate healthy enough to check the other shapes; a crash,
-                // a hang or a broken rule does not.
+                // a hang, a broken rule or source that does not compile does not.
                 if verdict != .wrongResult { break }
             }
         }
@@ -294,46 +332,40 @@ package struct Evaluator: Sendable {
     private func runShape(
         _ shape: Shape,
         task: KernelTask,
-        monitor: URL,
-        workers: (oracle: URL, baseline: URL, candidate: URL),
+        implementations: (oracle: Implementation, baseline: Implementation, candidate: Implementation),
+        backend: any Backend,
         profile: MachineProfile,
         options: EvaluationOptions,
         isTimed: Bool,
         seeds: inout InputSeeds
     ) async throws -> (ShapeResult, Verdict?, String?) {
         let logs = cacheDirectory.appending(path: "logs")
-        try? FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let tag = UUID().uuidString
-        let logURLs = ["oracle", "baseline", "candidate"].map { logs.appending(path: "\(tag)-\($0).log") }
-        defer { for url in logURLs { try? FileManager.default.removeItem(at: url) } }
-        let limits = WorkerLimits(memoryMB: task.limits.memoryMB)
+        let folders = ["oracle", "baseline", "candidate"].map { logs.appending(path: "\(tag)-\($0)") }
+        defer { for url in folders { try? FileManager.default.removeItem(at: url) } }
+        for folder in folders {
+            do {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            } catch {
+                throw HarnessError(
+                    .io,
+                    "cannot create \(folder.path); is the cache folder writable?",
+                    underlying: error
+                )
+            }
+        }
+        let launches = [
+            try implementations.oracle.launch(shape, folders[0]),
+            try implementations.baseline.launch(shape, folders[1]),
+            try implementations.candidate.launch(shape, folders[2]),
+        ]
         let callTimeout = options.callTimeout ?? task.limits.callTimeout
-        let mode = sandboxMode
+        let checksAccounting = backend.reportsWorkerAccounting
+        let usesMachinePeak = task.backend == .c
         var localSeeds = seeds
-        let outcome: ShapeOutcome = try await MonitorSession.with(
-            monitor: monitor,
-            worker: workers.oracle,
-            shape: shape,
-            limits: limits,
-            sandbox: mode,
-            logURL: logURLs[0]
-        ) { oracle -> ShapeOutcome in
-            try await MonitorSession.with(
-                monitor: monitor,
-                worker: workers.baseline,
-                shape: shape,
-                limits: limits,
-                sandbox: mode,
-                logURL: logURLs[1]
-            ) { baseline -> ShapeOutcome in
-                try await MonitorSession.with(
-                    monitor: monitor,
-                    worker: workers.candidate,
-                    shape: shape,
-                    limits: limits,
-                    sandbox: mode,
-                    logURL: logURLs[2]
-                ) { candidate -> ShapeOutcome in
+        let outcome: ShapeOutcome = try await DriverSession.with(launches[0]) { oracle -> ShapeOutcome in
+            try await DriverSession.with(launches[1]) { baseline -> ShapeOutcome in
+                try await DriverSession.with(launches[2]) { candidate -> ShapeOutcome in
                     let run = ShapeRun(
                         shape: shape,
                         task: task,
@@ -343,7 +375,9 @@ package struct Evaluator: Sendable {
                         options: options,
                         profile: profile,
                         callTimeout: callTimeout,
-                        isTimed: isTimed
+                        isTimed: isTimed,
+                        checksWorkerAccounting: checksAccounting,
+                        usesMachinePeak: usesMachinePeak
                     )
                     return try await run.run(seeds: &localSeeds)
                 }
@@ -358,7 +392,7 @@ package struct Evaluator: Sendable {
             result.failure = reason
             return (result, verdict, reason)
         case .candidateDied(var result, let death):
-            let log = (try? String(contentsOf: logURLs[2], encoding: .utf8)) ?? ""
+            let log = (try? String(contentsOf: launches[2].log, encoding: .utf8)) ?? ""
             let (verdict, reason) = Self.describe(death, log: log)
             result.correct = false
             result.failure = reason
@@ -377,6 +411,7 @@ package struct Evaluator: Sendable {
         let phase =
             switch death.phase {
             case "start-up": "during start-up, before its entry point was called"
+            case "setup": "while it was loaded or its inputs set up, before its call"
             case "freeze": "while being frozen after a call"
             default: "during a call"
             }
@@ -429,15 +464,17 @@ package struct Evaluator: Sendable {
 
     private func cacheKey(
         _ request: EvaluationRequest,
+        options: EvaluationOptions,
         flags: [String],
         profile: MachineProfile,
-        compilerVersion: String
+        target: BackendTarget,
+        harness: String
     ) -> String {
         var hasher = SHA256()
-        let options = request.options
         let parts: [String] = [
-            "kiln-evaluation-v2", request.task.contentHash, request.source, flags.joined(separator: " "),
-            request.shapes.map(\.driverSpec).joined(separator: "\n"), profile.fingerprint, compilerVersion,
+            "kiln-evaluation-v3", request.task.contentHash, request.source, flags.joined(separator: " "),
+            request.configuration.label, request.shapes.map(\.driverSpec).joined(separator: "\n"),
+            profile.fingerprint, target.tools, harness,
             "\(options.minPairs) \(options.maxPairs) \(options.targetSpread) \(options.warmups) \(options.isCorrectnessOnly)",
             "\(options.noisySpread) \(options.shapeTimeBudget)", sandboxMode.rawValue,
             options.seed.map(String.init) ?? "fresh", options.callTimeout.map { "\($0)" } ?? "task",

@@ -11,7 +11,7 @@ enum ShapeOutcome: Sendable {
     case candidateDied(ShapeResult, WorkerDeath)
 }
 
-/// The three monitors of one shape (oracle, baseline, candidate) and the protocol between them.
+/// The three drivers of one shape (oracle, baseline, candidate) and the protocol between them.
 ///
 /// Every input set is built by each monitor from (shape, seed), with a seed Kiln draws for that set alone
 /// and sends only when the set is made. Workers are frozen except while their own call is timed. The
@@ -21,13 +21,19 @@ enum ShapeOutcome: Sendable {
 struct ShapeRun {
     let shape: Shape
     let task: KernelTask
-    let oracle: MonitorSession
-    let baseline: MonitorSession
-    let candidate: MonitorSession
+    let oracle: DriverSession
+    let baseline: DriverSession
+    let candidate: DriverSession
     let options: EvaluationOptions
     let profile: MachineProfile
     let callTimeout: Duration
     let isTimed: Bool
+    /// Whether call replies carry the worker's CPU accounting and done byte (the C monitor's), which are
+    /// then required and checked.
+    let checksWorkerAccounting: Bool
+    /// Whether the machine profile's peak is the device's (the CPU's, for C): only then are fractions of
+    /// peak reported and speeds above it refused.
+    let usesMachinePeak: Bool
 
     private static let setupTimeout: Duration = .seconds(180)
     /// Slack on top of a call's deadline before Kiln gives up on the monitor itself.
@@ -79,8 +85,16 @@ struct ShapeRun {
 
     func run(seeds: inout InputSeeds) async throws(HarnessError) -> ShapeOutcome {
         var result = emptyResult
-        for (session, role) in [(oracle, "oracle"), (baseline, "baseline"), (candidate, "candidate")] {
-            _ = try trusted(await session.awaitReady(timeout: Self.setupTimeout), role: role)
+        for (session, role) in [(oracle, "oracle"), (baseline, "baseline")] {
+            let ready = try trusted(await session.awaitReady(timeout: Self.setupTimeout), role: role)
+            try requireTiming(ready, role: role)
+        }
+        switch await candidate.awaitReady(timeout: Self.setupTimeout) {
+        case .ok(let ready): try requireTiming(ready, role: "candidate")
+        case .dead(var death):
+            death.phase = "start-up"
+            return .candidateDied(result, death)
+        case let other: _ = try trusted(other, role: "candidate")
         }
 
         // Correctness on a fresh input set: the candidate, then the baseline, are called and frozen before
@@ -206,6 +220,9 @@ struct ShapeRun {
         if candidateMedian > 0, result.flops > 0 {
             let gflops = result.flops / candidateMedian / 1e9
             result.gflops = gflops
+        }
+        if usesMachinePeak, candidateMedian > 0, result.flops > 0 {
+            let gflops = result.flops / candidateMedian / 1e9
             result.fractionOfPeak = gflops / profile.peakGflopsAll
             if gflops > profile.peakGflopsAll * 1.1 {
                 return .failed(
@@ -226,11 +243,18 @@ struct ShapeRun {
 
     // MARK: - The trusted side
 
-    private func trusted(_ reply: MonitorReply, role: String) throws(HarnessError) -> [String: String] {
+    private func trusted(_ reply: DriverReply, role: String) throws(HarnessError) -> [String: String] {
         switch reply {
         case .ok(let fields): return fields
         case .taskError(let message):
             throw HarnessError(.taskBroken, "the task's instance file failed on shape '\(shape.name)': \(message)")
+        case .raised(let message):
+            throw HarnessError(
+                .taskBroken,
+                "the task's \(role) raised \(message) on shape '\(shape.name)'; run it by hand to debug"
+            )
+        case .violation(let message):
+            throw HarnessError(.taskBroken, "the task's \(role) broke a rule on shape '\(shape.name)': \(message)")
         case .error(let message):
             throw Self.kilnError(message, role: role, shape: shape.name)
         case .dead(let death):
@@ -245,7 +269,17 @@ struct ShapeRun {
                 "the task's \(role) did not finish a call within its deadline on shape '\(shape.name)'; raise call_timeout in task.toml"
             )
         case .lost:
-            throw HarnessError(.internal, "Kiln's monitor for the \(role) stopped answering on shape '\(shape.name)'")
+            throw HarnessError(.internal, "Kiln's driver for the \(role) stopped answering on shape '\(shape.name)'")
+        }
+    }
+
+    /// A driver that cannot time (`timing=none`) in an evaluation that times is Kiln's own mistake.
+    private func requireTiming(_ ready: [String: String], role: String) throws(HarnessError) {
+        if isTimed, ready["timing"] == "none" {
+            throw HarnessError(
+                .internal,
+                "the \(role)'s driver cannot time on its device (\(ready["device"] ?? "?")), but this evaluation times"
+            )
         }
     }
 
@@ -269,11 +303,11 @@ struct ShapeRun {
         )
     }
 
-    private func setup(_ session: MonitorSession, seed: UInt64, perturbation: UInt64 = 0) async -> MonitorReply {
+    private func setup(_ session: DriverSession, seed: UInt64, perturbation: UInt64 = 0) async -> DriverReply {
         await session.request("setup \(seed) \(perturbation)", timeout: Self.setupTimeout)
     }
 
-    private func call(_ session: MonitorSession, deadline: Duration) async -> MonitorReply {
+    private func call(_ session: DriverSession, deadline: Duration) async -> DriverReply {
         let milliseconds =
             Int64(deadline.components.seconds) * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000
         return await session.request("call \(max(milliseconds, 1))", timeout: deadline + Self.monitorSlack)
@@ -323,11 +357,11 @@ struct ShapeRun {
         }
     }
 
-    private func outputs(of session: MonitorSession, role: String) async throws(HarnessError) -> [UInt8] {
+    private func outputs(of session: DriverSession, role: String) async throws(HarnessError) -> [UInt8] {
         let fields = try trusted(await session.request("out", timeout: Self.setupTimeout), role: role)
         let count = Int(fields["bytes"] ?? "") ?? -1
         guard count >= 0, let bytes = await session.readBytes(count, timeout: Self.setupTimeout) else {
-            throw HarnessError(.internal, "Kiln's monitor for the \(role) did not send the outputs it announced")
+            throw HarnessError(.internal, "Kiln's driver for the \(role) did not send the outputs it announced")
         }
         return bytes
     }
@@ -348,17 +382,29 @@ struct ShapeRun {
             if let expected, hash != expected { throw differentInputs() }
             let threads = Int(fields["threads"] ?? "") ?? 0
             if result.workerThreads == nil, threads > 0 { result.workerThreads = threads }
-        case .dead(let death): return .died(death)
+        case .dead(var death):
+            if death.phase.isEmpty { death.phase = "setup" }
+            return .died(death)
         case .timeout: return .failed(.timedOut, "did not start within 180 s")
+        case .raised(let message) where message.hasPrefix("SyntaxError") || message.hasPrefix("IndentationError"):
+            return .failed(.buildFailed, "does not compile: \(message)")
+        case .raised(let message):
+            return .failed(.crashed, "raised \(message) while being loaded (its module body) or set up")
+        case .violation(let message) where message.hasPrefix("static: syntax error"):
+            return .failed(.buildFailed, "does not compile: \(message.dropFirst("static: ".count))")
+        case .violation(let message): return .failed(.integrityViolation, Self.violation(message))
         case .taskError(let message):
             throw HarnessError(.taskBroken, "the task's instance file failed on shape '\(shape.name)': \(message)")
         case .error(let message): throw Self.kilnError(message, role: "candidate", shape: shape.name)
-        case .lost: throw HarnessError(.internal, "Kiln's monitor for the candidate stopped answering")
+        case .lost: throw HarnessError(.internal, "Kiln's driver for the candidate stopped answering")
         }
         switch await call(candidate, deadline: callTimeout) {
         case .ok(let fields):
             if fields["inputs"] != hash {
                 return .failed(.integrityViolation, "modified its inputs: input buffers differ after the call")
+            }
+            guard checksWorkerAccounting else {
+                return .ok(seconds: (Double(fields["ns"] ?? "") ?? 0) * 1e-9, cpuSeconds: 0, inputs: hash)
             }
             if fields["byte"] != "1" {
                 return .failed(.integrityViolation, "wrote to the worker's control pipe (its 'done' signal was forged)")
@@ -386,17 +432,29 @@ struct ShapeRun {
                 cpuSeconds: (Double(fields["cpu_ns"] ?? "") ?? 0) * 1e-9,
                 inputs: hash
             )
-        case .dead(let death): return .died(death)
+        case .dead(var death):
+            if death.phase.isEmpty { death.phase = "call" }
+            return .died(death)
         case .timeout:
             return .failed(
                 .timedOut,
                 "did not finish the call within \(Evaluator.format(callTimeout)); its sandbox and process group were killed"
             )
+        case .raised(let message): return .failed(.crashed, "raised \(message) during a call")
+        case .violation(let message): return .failed(.integrityViolation, Self.violation(message))
         case .taskError(let message):
             throw HarnessError(.taskBroken, "the task's instance file failed on shape '\(shape.name)': \(message)")
         case .error(let message): throw Self.kilnError(message, role: "candidate", shape: shape.name)
-        case .lost: throw HarnessError(.internal, "Kiln's monitor for the candidate stopped answering")
+        case .lost: throw HarnessError(.internal, "Kiln's driver for the candidate stopped answering")
         }
+    }
+
+    /// A driver's `violation` reason as a verdict's reason.
+    private static func violation(_ message: String) -> String {
+        if message.hasPrefix("static: ") {
+            return "broke a rule before it ran (Kiln's check of its source): \(message.dropFirst("static: ".count))"
+        }
+        return "broke a rule: \(message)"
     }
 
     private func candidateOutputs() async throws(HarnessError) -> [UInt8] {
@@ -430,9 +488,11 @@ struct ShapeRun {
             return
                 "\(nonfinite) output values are NaN or infinite (first at \(worst): expected \(expected), got \(got)); outputs left unwritten are NaN"
         }
-        if maxAbs > task.tolerance.maxAbs || relL2 > task.tolerance.relL2 || maxAbs.isNaN || relL2.isNaN {
+        let tolerance = task.tolerance(forDtype: metrics["dtype"])
+        if maxAbs > tolerance.maxAbs || relL2 > tolerance.relL2 || maxAbs.isNaN || relL2.isNaN {
+            let dtype = metrics["dtype"].map { " for \($0)" } ?? ""
             return
-                "max abs error \(g3(maxAbs)) (tolerance \(g3(task.tolerance.maxAbs))) at \(worst): expected \(expected), got \(got); relative L2 error \(g3(relL2)) (tolerance \(g3(task.tolerance.relL2)))"
+                "max abs error \(g3(maxAbs)) (tolerance\(dtype) \(g3(tolerance.maxAbs))) at \(worst): expected \(expected), got \(got); relative L2 error \(g3(relL2)) (tolerance \(g3(tolerance.relL2)))"
         }
         return nil
     }

@@ -79,7 +79,7 @@ package enum ProcessRunner {
 
 extension Environment.Key {
     /// Subprocess's keys for a plain dictionary.
-    static func dictionary(_ values: [String: String]) -> [Environment.Key: String] {
+    package static func dictionary(_ values: [String: String]) -> [Environment.Key: String] {
         var keys: [Environment.Key: String] = [:]
         for (name, value) in values { keys[Environment.Key(stringLiteral: name)] = value }
         return keys

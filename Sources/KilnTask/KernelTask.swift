@@ -5,6 +5,19 @@ package import Foundation
 /// Everything kernel-specific lives in the folder's files; this type only knows where they are,
 /// how to build them, which shapes to run and how close to the oracle an answer must be.
 package struct KernelTask: Sendable {
+    /// The kind of implementation a task's candidates are, and so the backend that builds, runs and times them.
+    package enum Backend: String, Sendable, Hashable, Codable, CaseIterable {
+        /// C on the local CPU (the default).
+        case c
+        /// A Python file of Triton kernels on PyTorch, on a GPU (or Triton's CPU interpreter, correctness only).
+        case triton
+
+        /// The candidates' file extension.
+        package var sourceExtension: String { self == .c ? "c" : "py" }
+        /// The candidates' language, for people and for the model.
+        package var language: String { self == .c ? "C" : "Python (Triton kernels on PyTorch)" }
+    }
+
     /// How the task's C files and its candidates are compiled.
     package struct Build: Sendable, Hashable, Codable {
         /// The C compiler's command name, for example `gcc`.
@@ -35,17 +48,20 @@ package struct KernelTask: Sendable {
         package var memoryMB: Int
     }
 
+    /// The backend the task's implementations run on.
+    package var backend: Backend
     /// The task folder.
     package var folder: URL
     /// The task's name.
     package var name: String
     /// What the kernel computes, for people and for the model.
     package var summary: String
-    /// The C function every implementation defines.
+    /// The function every implementation defines.
     package var entryPoint: String
-    /// The header with the entry point's prototype, relative to the folder.
+    /// The file that fixes the entry point's signature, relative to the folder: the C header with its
+    /// prototype, or a Triton task's `signature.py`.
     package var header: String
-    /// The task-owned C file that builds problem instances, relative to the folder.
+    /// The task-owned file that builds problem instances, relative to the folder.
     package var instance: String
     /// The correct (possibly slow) implementation, relative to the folder.
     package var oracle: String
@@ -55,16 +71,44 @@ package struct KernelTask: Sendable {
     package var seeds: [String]
     /// How things are compiled.
     package var build: Build
-    /// How close answers must be.
+    /// How close answers must be, unless the outputs' dtype has limits of its own.
     package var tolerance: Tolerance
+    /// Limits by output dtype (`[tolerance.float16]`), for backends whose checks name the dtype.
+    package var tolerancesByDtype: [String: Tolerance] = [:]
     /// Limits on each worker.
     package var limits: Limits
     /// The shapes every evaluation runs.
     package var suite: [Shape]
     /// The shapes checked once at the end of a run, never shown to a proposer.
     package var heldout: [Shape]
+    /// Small shapes for a device that checks correctness only and slowly (Triton's CPU interpreter): they
+    /// replace the suite there (see ``forCorrectnessOnlyDevice()``).
+    package var interpreterSuite: [Shape] = []
+    /// Small held-out shapes for such a device.
+    package var interpreterHeldout: [Shape] = []
+    /// For a backend whose candidate drivers read the task's manifest: the manifest without the shapes,
+    /// the oracle or the baseline, so that a candidate's process never sees them.
+    package var driverManifest: String?
     /// A SHA-256 over every file that determines the task's behaviour.
     package var contentHash: String
+
+    /// The limits for outputs of `dtype` (the task's defaults when it names none, or has none for it).
+    /// - Parameter dtype: the outputs' dtype as the backend names it, or nil.
+    /// - Returns: the limits.
+    package func tolerance(forDtype dtype: String?) -> Tolerance {
+        dtype.flatMap { tolerancesByDtype[$0] } ?? tolerance
+    }
+
+    /// The task as a device that checks correctness only sees it: its interpreter shapes as the suite and
+    /// held-out shapes, when it has them.
+    /// - Returns: the task with those shapes, or itself when it declares none.
+    package func forCorrectnessOnlyDevice() -> KernelTask {
+        guard !interpreterSuite.isEmpty else { return self }
+        var task = self
+        task.suite = interpreterSuite
+        task.heldout = interpreterHeldout
+        return task
+    }
 
     /// The absolute location of a file named relative to the task folder.
     /// - Parameter relativePath: a path inside the task folder.
@@ -79,7 +123,10 @@ package struct KernelTask: Sendable {
     /// - Throws: ``TaskError`` with code `.unknownShape` naming the shapes that exist.
     package func shapes(named names: [String]) throws(TaskError) -> [Shape] {
         if names.isEmpty { return suite }
-        let all = suite + heldout
+        var all = suite + heldout
+        for shape in interpreterSuite + interpreterHeldout where !all.contains(where: { $0.name == shape.name }) {
+            all.append(shape)
+        }
         var picked: [Shape] = []
         var unknown: [String] = []
         for name in names {

@@ -5,6 +5,8 @@ package enum ShapeValue: Hashable, Sendable, Codable {
     case bool(Bool)
     case ints([Int])
     case floats([Double])
+    /// A word such as a dtype (`float16`): letters, digits, `_`, `.` and `-`.
+    case word(String)
 
     /// The text the evaluation driver parses: numbers as written, lists comma-separated.
     package var driverText: String {
@@ -14,6 +16,7 @@ package enum ShapeValue: Hashable, Sendable, Codable {
         case .bool(let value): value ? "1" : "0"
         case .ints(let values): values.map(String.init).joined(separator: ",")
         case .floats(let values): values.map { String($0) }.joined(separator: ",")
+        case .word(let value): value
         }
     }
 }

@@ -170,7 +170,7 @@ private struct ManifestReader {
             for parameterKey in entry.keys.sorted() where parameterKey != "name" {
                 guard let parameterValue = entry[parameterKey], let converted = shapeValue(parameterValue) else {
                     fail(
-                        "shape '\(name)': '\(parameterKey)' must be an integer, a number, a boolean or a list of numbers",
+                        "shape '\(name)': '\(parameterKey)' must be an integer, a number, a boolean, a list of numbers, or a word (letters, digits, '_', '.', '-')",
                         key: parameterKey,
                         table: key,
                         index: index
@@ -195,6 +195,11 @@ private struct ManifestReader {
         if let int = value.int { return .int(int) }
         if let double = value.double { return .float(double) }
         if let bool = value.bool { return .bool(bool) }
+        if let string = value.string, !string.isEmpty,
+            string.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })
+        {
+            return .word(string)
+        }
         if let array = value.array {
             let elements = Array(array)
             if elements.allSatisfy({ $0.int != nil }) { return .ints(elements.compactMap(\.int)) }
@@ -206,28 +211,53 @@ private struct ManifestReader {
     }
 
     mutating func read(_ table: TOMLTable, folder: URL) -> KernelTask? {
-        let known: Set = [
-            "name", "description", "entry_point", "header", "instance", "oracle", "baseline", "seeds", "build",
-            "tolerance", "limits", "suite", "heldout", "budgets",
+        var backend = KernelTask.Backend.c
+        if let value = table["backend"] {
+            if let name = value.string, let known = KernelTask.Backend(rawValue: name) {
+                backend = known
+            } else {
+                let names = KernelTask.Backend.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")
+                fail("'backend' must be \(names)", key: "backend")
+            }
+        }
+        var known: Set = [
+            "name", "description", "backend", "entry_point", "instance", "oracle", "baseline", "seeds", "tolerance",
+            "limits", "suite", "heldout", "interpreter_suite", "interpreter_heldout", "budgets",
         ]
+        // A C task's header and compiler; a Triton task's signature file and what its candidates may use
+        // (read by its driver).
+        known.formUnion(backend == .c ? ["header", "build"] : ["signature", "torch", "python"])
         for key in table.keys where !known.contains(key) {
-            fail("unknown key '\(key)'; known keys are \(known.sorted().joined(separator: ", "))", key: key)
+            let hint =
+                ["header", "build", "signature", "torch", "python"].contains(key)
+                ? " for a task with backend = \"\(backend.rawValue)\"" : ""
+            fail("unknown key '\(key)'\(hint); known keys are \(known.sorted().joined(separator: ", "))", key: key)
         }
         let name = string(table, "name")
         let summary = string(table, "description", required: false) ?? ""
         let entryPoint = string(table, "entry_point")
         if let entryPoint, entryPoint.isEmpty || !entryPoint.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
-            fail("'entry_point' must be a C identifier, got '\(entryPoint)'", key: "entry_point")
+            fail("'entry_point' must be an identifier, got '\(entryPoint)'", key: "entry_point")
         }
-        let header = string(table, "header")
+        let interfaceKey = backend == .c ? "header" : "signature"
+        let header = string(table, interfaceKey)
         let instance = string(table, "instance")
         let oracle = string(table, "oracle")
         let baseline = string(table, "baseline")
         let seeds = strings(table, "seeds", section: nil, fallback: [])
-        for (key, path) in [("header", header), ("instance", instance), ("oracle", oracle), ("baseline", baseline)] {
+        for (key, path) in [(interfaceKey, header), ("instance", instance), ("oracle", oracle), ("baseline", baseline)]
+        {
             file(path, key: key, folder: folder)
         }
         for seed in seeds { file(seed, key: "seeds", folder: folder) }
+        if backend == .triton {
+            for (key, path) in [
+                (interfaceKey, header), ("instance", instance), ("oracle", oracle), ("baseline", baseline),
+            ]
+            where path.map({ !$0.hasSuffix(".py") }) ?? false {
+                fail("'\(key)' of a Triton task must be a Python file (.py)", key: key)
+            }
+        }
 
         let buildTable = table["build"]?.table
         if table["build"] != nil, buildTable == nil { fail("'build' must be a table ([build])", key: "build") }
@@ -257,6 +287,27 @@ private struct ManifestReader {
         if !(tolerance.maxAbs > 0) || !(tolerance.relL2 > 0) {
             fail("tolerances must be positive", table: "tolerance")
         }
+        var tolerancesByDtype: [String: KernelTask.Tolerance] = [:]
+        for key in toleranceTable?.keys.sorted() ?? [] where key != "max_abs" && key != "rel_l2" {
+            let section = "tolerance.\(key)"
+            guard let dtypeTable = toleranceTable?[key]?.table else {
+                fail(
+                    "unknown key '\(key)' in [tolerance]; write max_abs, rel_l2, or a [tolerance.DTYPE] table",
+                    key: key,
+                    table: "tolerance"
+                )
+                continue
+            }
+            for inner in dtypeTable.keys where inner != "max_abs" && inner != "rel_l2" {
+                fail("unknown key '\(inner)' in [\(section)]; write max_abs and rel_l2", key: inner, table: section)
+            }
+            let limits = KernelTask.Tolerance(
+                maxAbs: number(dtypeTable, "max_abs", section: section, fallback: tolerance.maxAbs),
+                relL2: number(dtypeTable, "rel_l2", section: section, fallback: tolerance.relL2)
+            )
+            if !(limits.maxAbs > 0) || !(limits.relL2 > 0) { fail("tolerances must be positive", table: section) }
+            tolerancesByDtype[key] = limits
+        }
         let limitsTable = table["limits"]?.table
         let timeout = number(limitsTable, "call_timeout", section: "limits", fallback: 30)
         let memory = number(limitsTable, "memory_mb", section: "limits", fallback: 4096)
@@ -281,8 +332,15 @@ private struct ManifestReader {
 
         let suite = shapes(table, "suite")
         let heldout = shapes(table, "heldout")
+        let interpreterSuite = shapes(table, "interpreter_suite")
+        let interpreterHeldout = shapes(table, "interpreter_heldout")
+        if !interpreterHeldout.isEmpty, interpreterSuite.isEmpty {
+            fail(
+                "[[interpreter_heldout]] needs an [[interpreter_suite]]: both replace the real shapes on a device that only checks correctness"
+            )
+        }
         var names: Set<String> = []
-        for shape in suite + heldout where !names.insert(shape.name).inserted {
+        for shape in suite + heldout + interpreterSuite + interpreterHeldout where !names.insert(shape.name).inserted {
             fail("shape name '\(shape.name)' is used twice; shape names must be unique")
         }
 
@@ -295,7 +353,8 @@ private struct ManifestReader {
             hasher.update(data: (try? Data(contentsOf: folder.appending(path: relative))) ?? Data())
         }
         let hash = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        return KernelTask(
+        var task = KernelTask(
+            backend: backend,
             folder: folder,
             name: name,
             summary: summary,
@@ -312,5 +371,19 @@ private struct ManifestReader {
             heldout: heldout,
             contentHash: hash
         )
+        task.tolerancesByDtype = tolerancesByDtype
+        task.interpreterSuite = interpreterSuite
+        task.interpreterHeldout = interpreterHeldout
+        if backend == .triton { task.driverManifest = Self.driverManifest(table) }
+        return task
+    }
+
+    /// The keys a candidate's driver reads, and nothing of the shapes, the oracle or the baseline.
+    static func driverManifest(_ table: TOMLTable) -> String {
+        let reduced = TOMLTable()
+        for key in ["name", "backend", "entry_point", "signature", "instance", "torch", "python", "limits"] {
+            if let value = table[key] { reduced[key] = value }
+        }
+        return reduced.convert(to: .toml)
     }
 }

@@ -2,14 +2,16 @@ import Foundation
 
 /// The tunables a candidate declares in its source, and the space of configurations they span.
 ///
-/// A candidate declares them in comment lines:
+/// A candidate declares them in comment lines (`//` in C, `#` in Python):
 ///
 ///     // kiln:tunable BLOCK_Q 32 16 64
 ///     // kiln:flags -O3 -march=native -ffast-math | -O3 -march=native
+///     # kiln:tunable BLOCK_M 64 32 128
 ///
-/// Each `kiln:tunable` names a macro and its values (the first is the default), passed to the
-/// compiler as `-DNAME=VALUE`. One `kiln:flags` line lists alternative flag sets separated by `|`
-/// (the first is the default); without one, the task's default flags are the only set.
+/// Each `kiln:tunable` names a macro (C: passed to the compiler as `-DNAME=VALUE`) or a module constant
+/// (Triton: bound in the candidate's namespace by its driver) and its values, the first the default.
+/// One `kiln:flags` line (C only) lists alternative flag sets separated by `|` (the first is the
+/// default); without one, the task's default flags are the only set.
 package struct TunableSpace: Hashable, Sendable, Codable {
     /// One macro and the values it may take.
     package struct Tunable: Hashable, Sendable, Codable {
@@ -78,8 +80,9 @@ package struct TunableSpace: Hashable, Sendable, Codable {
         var diagnostics: [Diagnostic] = []
         for (index, raw) in source.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
-            guard line.hasPrefix("//") else { continue }
-            let body = line.dropFirst(2).trimmingCharacters(in: .whitespaces)
+            let marker = line.hasPrefix("//") ? 2 : line.hasPrefix("#") ? 1 : 0
+            guard marker > 0 else { continue }
+            let body = line.dropFirst(marker).trimmingCharacters(in: .whitespaces)
             if body.hasPrefix("kiln:tunable") {
                 let words = body.split(separator: " ", omittingEmptySubsequences: true).dropFirst().map(String.init)
                 guard let name = words.first, words.count >= 2, isIdentifier(name) else {
@@ -87,7 +90,7 @@ package struct TunableSpace: Hashable, Sendable, Codable {
                         Diagnostic(
                             file: file,
                             line: index + 1,
-                            message: "write '// kiln:tunable NAME VALUE [VALUE...]'"
+                            message: "write '// kiln:tunable NAME VALUE [VALUE...]' ('#' in Python)"
                         )
                     )
                     continue

@@ -72,7 +72,8 @@ struct EvalCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let task = try KernelTask.load(from: URL(filePath: self.task))
+        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        let (task, _) = try await evaluator.prepare(try KernelTask.load(from: URL(filePath: self.task)))
         let candidateURL = URL(filePath: candidate)
         guard let source = try? String(contentsOf: candidateURL, encoding: .utf8) else {
             let exists = FileManager.default.fileExists(atPath: candidateURL.path)
@@ -80,7 +81,7 @@ struct EvalCommand: AsyncParsableCommand {
                 .candidateNotFound,
                 exists
                     ? "\(candidate): cannot read the candidate (is it a UTF-8 text file?)"
-                    : "\(candidate): no such candidate file; pass the path of a C source file"
+                    : "\(candidate): no such candidate file; pass the path of a \(task.backend == .c ? "C source file" : "Python file")"
             )
         }
         let shapes = try task.shapes(named: self.shapes.flatMap { $0.split(separator: ",").map(String.init) })
@@ -101,7 +102,6 @@ struct EvalCommand: AsyncParsableCommand {
             shapes: shapes,
             options: options
         )
-        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
         let quiet = json
         let result = try await evaluator.evaluate(request) { event in
             guard !quiet else { return }

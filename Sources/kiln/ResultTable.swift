@@ -13,15 +13,25 @@ enum ResultTable {
                 "UNSANDBOXED: this candidate ran without Kiln's sandbox (--unsafe-no-sandbox); its figures could have been forged"
             )
         }
-        lines.append("build: \(task.build.compiler) \(result.flags.joined(separator: " "))")
-        lines.append(
-            "baseline: \(task.baseline) built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")) (fixed by the task)"
-        )
-        lines.append(
-            "machine: \(machine.cpuModel.isEmpty ? "unknown CPU" : machine.cpuModel) · measured peak "
-                + "\(fixed(machine.peakGflopsAll, 0)) GFLOP/s on \(machine.threads) threads, "
-                + "\(fixed(machine.peakGflops1, 0)) on one · triad \(fixed(machine.bandwidthGbsAll, 1)) GB/s"
-        )
+        switch task.backend {
+        case .c:
+            lines.append("build: \(task.build.compiler) \(result.flags.joined(separator: " "))")
+            lines.append(
+                "baseline: \(task.baseline) built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")) (fixed by the task)"
+            )
+            lines.append(
+                "machine: \(machine.cpuModel.isEmpty ? "unknown CPU" : machine.cpuModel) · measured peak "
+                    + "\(fixed(machine.peakGflopsAll, 0)) GFLOP/s on \(machine.threads) threads, "
+                    + "\(fixed(machine.peakGflops1, 0)) on one · triad \(fixed(machine.bandwidthGbsAll, 1)) GB/s"
+            )
+        case .triton:
+            let tunables = result.configuration.label.replacingOccurrences(of: " flags#0", with: "")
+                .replacingOccurrences(of: "flags#0", with: "")
+            lines.append("backend: triton · tunables: \(tunables.isEmpty ? "none" : tunables)")
+            lines.append("baseline: \(task.baseline) (fixed by the task)")
+            lines.append("device: \(result.device ?? "unknown")")
+        }
+        if let reason = result.timingUnavailable { lines.append("timing: \(reason)") }
         lines.append("")
         let header = [
             "shape", "correct", "max abs err", "baseline", "candidate", "speedup", "IQR", "GFLOP/s", "of peak", "cores",
@@ -58,6 +68,8 @@ enum ResultTable {
                 lines.append(
                     "timing: median of \(pairs.min() ?? 0)-\(pairs.max() ?? 0) interleaved baseline/candidate pairs per shape, each on fresh inputs checked against the oracle"
                 )
+            } else if result.timingUnavailable != nil {
+                lines.append("correct on all \(result.shapes.count) shapes (correctness only: nothing was timed)")
             } else {
                 lines.append("correct on all \(result.shapes.count) shapes (not timed)")
             }

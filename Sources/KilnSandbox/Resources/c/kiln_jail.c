@@ -15,6 +15,9 @@
  *     --memory-mb N  --cpu-seconds N  --file-mb N  --max-fds N  --max-procs N
  *     --setenv NAME VALUE     (the environment is otherwise empty)
  *     --unsafe-no-sandbox     no namespaces at all: limits only
+ *     --stdin                 the program reads the launcher's standard input (else /dev/null)
+ *     --report-exit           when the program ends, write "\ndead status=exit:N" (or signal:N) on standard
+ *                             output: for drivers speaking a line protocol there, whose end is then a reply
  *     --check                 make a sandbox, run nothing in it; print "ok" or why not
  *
  *   Exit status: the program's own, 128+N when a signal N ended it, 127 when the program could not be
@@ -687,7 +690,7 @@ int main(int argc, char **argv) {
     jail_config_init(&config);
     static char *environment[130];
     int environment_count = 0;
-    int check = 0;
+    int check = 0, report_exit = 0;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -738,6 +741,10 @@ int main(int argc, char **argv) {
             config.isolate = 0;
         } else if (strcmp(a, "--check") == 0) {
             check = 1;
+        } else if (strcmp(a, "--report-exit") == 0) {
+            report_exit = 1;
+        } else if (strcmp(a, "--stdin") == 0) {
+            config.stdin_fd = STDIN_FILENO;
         } else {
             fprintf(stderr, "kiln-jail: unknown or incomplete option '%s'\n", a);
             return 125;
@@ -756,7 +763,16 @@ int main(int argc, char **argv) {
     config.argv = argv + i;
     config.envp = environment;
     signal(SIGPIPE, SIG_IGN);
+    /* With --report-exit the init's report socket says exactly how the program ended (the init's own exit
+     * status cannot tell a program killed by signal N from one that exited with 128 + N). */
+    int reports[2] = {-1, -1};
+    if (report_exit && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, reports) != 0) {
+        fprintf(stderr, "kiln-jail: cannot make the report socket: %s\n", strerror(errno));
+        return 125;
+    }
+    config.report_fd = reports[1];
     pid_t pid = jail_spawn(&config, error, sizeof error);
+    if (reports[1] >= 0) close(reports[1]);
     if (pid < 0) {
         fprintf(stderr, "kiln-jail: %s\n", error);
         /* The sandbox was made but the program is not there: the shell's convention, not a sandbox failure. */
@@ -765,6 +781,29 @@ int main(int argc, char **argv) {
     int status = 0;
     while (waitpid(pid, &status, __WALL) < 0) {
         if (errno != EINTR) return 125;
+    }
+    int ended = status, exact = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 125) exact = -1; /* the init failed: no program status */
+    for (char message[8]; report_exit && exact == 0;) {
+        ssize_t n = recv(reports[0], message, sizeof message, MSG_DONTWAIT);
+        if (n <= 0) break;
+        if (n == 5 && message[0] == JAIL_REPORT_ENDED) {
+            memcpy(&ended, message + 1, sizeof ended);
+            exact = 1;
+        }
+    }
+    if (report_exit) {
+        char line[64];
+        if (exact == 1 && WIFSIGNALED(ended))
+            snprintf(line, sizeof line, "\ndead status=signal:%d\n", WTERMSIG(ended));
+        else if (exact == 1)
+            snprintf(line, sizeof line, "\ndead status=exit:%d\n", WEXITSTATUS(ended));
+        else if (WIFSIGNALED(status))
+            snprintf(line, sizeof line, "\ndead status=signal:%d\n", WTERMSIG(status));
+        else
+            snprintf(line, sizeof line, "\ndead status=lost\n");
+        ssize_t ignored = write(STDOUT_FILENO, line, strlen(line));
+        (void)ignored;
     }
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);

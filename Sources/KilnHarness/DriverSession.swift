@@ -10,7 +10,7 @@ import SystemPackage
 import Glibc
 #endif
 
-/// How an implementation's worker ended, as its monitor saw it.
+/// How an implementation's worker ended, as its driver (or the sandbox's launcher) saw it.
 struct WorkerDeath: Sendable, Hashable {
     /// How the process ended.
     enum Status: Sendable, Hashable {
@@ -20,44 +20,43 @@ struct WorkerDeath: Sendable, Hashable {
         case lost
     }
 
-    /// What was under way: `start-up`, `call` or `freeze`.
+    /// What was under way: `start-up`, `setup`, `call` or `freeze`.
     var phase: String
     var status: Status
     /// The forbidden system call's number, when the allowlist ended it.
     var syscall: Int?
 }
 
-/// What a monitor answered to one command.
-enum MonitorReply {
-    /// `ok key=value ...`
+/// What a driver answered to one command (docs/BACKENDS.md).
+enum DriverReply {
+    /// `ok key=value ...` (and `ready ...`).
     case ok([String: String])
     /// Kiln's own failure (no sandbox, the worker could not start) or a refused command.
     case error(String)
-    /// The task's instance file stopped the monitor.
+    /// The task's instance file stopped the driver.
     case taskError(String)
-    /// The implementation's worker died.
+    /// The implementation raised (`raised TYPE: MESSAGE`).
+    case raised(String)
+    /// The implementation broke a rule its driver checks (`violation REASON`).
+    case violation(String)
+    /// The implementation's worker died (the C monitor's report, or the sandbox launcher's at the
+    /// driver's end).
     case dead(WorkerDeath)
     /// The call passed its deadline; the worker and its sandbox were killed. Nanoseconds waited.
     case timeout(Int64)
-    /// The monitor itself stopped answering (Kiln killed it) or ended.
+    /// The driver stopped answering (Kiln killed it) or ended without a word.
     case lost
 }
 
-/// Limits and settings for one implementation's worker.
-struct WorkerLimits: Sendable {
-    var memoryMB: Int
-    var cpuSeconds: Int = 3600
-    var logBytes: Int = 1 << 20
-}
-
-/// One running monitor (Kiln's trusted driver for one implementation on one shape), driven over pipes.
+/// One running driver (Kiln's C monitor, or a backend's driver such as the Triton one) for one
+/// implementation on one shape, driven over pipes.
 ///
-/// The monitor is trusted code; the session still bounds what it reads: each byte is scanned once for a
-/// newline, a reply line is at most 64 KiB, and every request has a deadline after which the monitor's
-/// whole process group (and with it the worker's sandbox) is killed.
+/// The session bounds what it reads, whatever the driver: each byte is scanned once for a newline, a
+/// reply line is at most 64 KiB, and every request has a deadline after which the driver's whole
+/// process group (and with it the worker's sandbox) is killed.
 ///
 /// Not `Sendable`: a session belongs to the task that opened it.
-final class MonitorSession {
+final class DriverSession {
     private let writer: StandardInputWriter
     private var iterator: SubprocessOutputSequence.Iterator
     private var buffer: [UInt8] = []
@@ -72,25 +71,15 @@ final class MonitorSession {
         self.processGroup = processGroup
     }
 
-    /// Starts a monitor for one implementation on one shape, runs `body` with it, then kills its process group.
+    /// Starts a driver, runs `body` with it, then kills its process group.
     static func with<R: Sendable>(
-        monitor: URL,
-        worker: URL,
-        shape: Shape,
-        limits: WorkerLimits,
-        sandbox: Sandbox.Mode,
-        logURL: URL,
-        body: (MonitorSession) async throws -> R
+        _ launch: DriverLaunch,
+        body: (DriverSession) async throws -> R
     ) async throws -> R {
-        var arguments = [
-            "--worker", worker.path, "--shape", shape.driverSpec, "--memory-mb", String(limits.memoryMB),
-            "--cpu-seconds", String(limits.cpuSeconds), "--log-bytes", String(limits.logBytes), "--log", logURL.path,
-        ]
-        if sandbox == .unsafeNone { arguments.append("--unsafe-no-sandbox") }
         let configuration = Subprocess.Configuration(
-            executable: .path(FilePath(monitor.path)),
-            arguments: Arguments(arguments),
-            environment: .custom(["LC_ALL": "C"]),
+            executable: .path(FilePath(launch.executable)),
+            arguments: Arguments(launch.arguments),
+            environment: .custom(Environment.Key.dictionary(launch.environment)),
             platformOptions: ProcessRunner.sessionOptions(grace: .milliseconds(100))
         )
         let result = try await Subprocess.run(
@@ -99,7 +88,7 @@ final class MonitorSession {
             output: .sequence,
             error: .discarded
         ) { execution in
-            let session = MonitorSession(
+            let session = DriverSession(
                 writer: execution.standardInputWriter,
                 output: execution.standardOutput,
                 processGroup: execution.processIdentifier.value
@@ -110,13 +99,13 @@ final class MonitorSession {
         return result.closureResult
     }
 
-    /// Waits for the monitor's `ready` line.
-    func awaitReady(timeout: Duration) async -> MonitorReply {
+    /// Waits for the driver's `ready` line.
+    func awaitReady(timeout: Duration) async -> DriverReply {
         await reply(timeout: timeout)
     }
 
     /// Sends one command (and an optional payload) and waits for its reply line.
-    func request(_ command: String, payload: [UInt8]? = nil, timeout: Duration) async -> MonitorReply {
+    func request(_ command: String, payload: [UInt8]? = nil, timeout: Duration) async -> DriverReply {
         do {
             _ = try await writer.write(Array((command + "\n").utf8))
             if let payload { _ = try await writer.write(payload) }
@@ -126,7 +115,7 @@ final class MonitorSession {
         return await reply(timeout: timeout)
     }
 
-    /// Reads exactly `count` raw bytes after a reply, or nil when the monitor ends first.
+    /// Reads exactly `count` raw bytes after a reply, or nil when the driver ends first.
     func readBytes(_ count: Int, timeout: Duration) async -> [UInt8]? {
         await withWatchdog(timeout) { () async -> [UInt8]? in
             while buffer.count - cursor < count {
@@ -140,7 +129,7 @@ final class MonitorSession {
         }
     }
 
-    private func reply(timeout: Duration) async -> MonitorReply {
+    private func reply(timeout: Duration) async -> DriverReply {
         let line = await withWatchdog(timeout) { () async -> String? in
             while true {
                 if let newline = buffer[max(scanned, cursor)...].firstIndex(of: UInt8(ascii: "\n")) {
@@ -148,6 +137,8 @@ final class MonitorSession {
                     cursor = newline + 1
                     scanned = cursor
                     compact()
+                    // The sandbox launcher starts its report of a driver's end on a line of its own.
+                    if line.isEmpty { continue }
                     return line
                 }
                 scanned = buffer.count
@@ -159,10 +150,12 @@ final class MonitorSession {
         return Self.parse(line)
     }
 
-    static func parse(_ line: String) -> MonitorReply {
+    static func parse(_ line: String) -> DriverReply {
         if line.hasPrefix("ok") || line.hasPrefix("ready") { return .ok(fields(line)) }
         if line.hasPrefix("task-error ") { return .taskError(String(line.dropFirst("task-error ".count))) }
         if line.hasPrefix("error ") { return .error(String(line.dropFirst("error ".count))) }
+        if line.hasPrefix("raised ") { return .raised(String(line.dropFirst("raised ".count))) }
+        if line.hasPrefix("violation ") { return .violation(String(line.dropFirst("violation ".count))) }
         if line.hasPrefix("timeout") { return .timeout(Int64(fields(line)["ns"] ?? "") ?? 0) }
         if line.hasPrefix("dead") {
             let f = fields(line)
@@ -171,10 +164,10 @@ final class MonitorSession {
             let parsed: WorkerDeath.Status =
                 status.hasPrefix("signal:") ? .signaled(code) : status.hasPrefix("exit:") ? .exited(code) : .lost
             return .dead(
-                WorkerDeath(phase: f["phase"] ?? "call", status: parsed, syscall: f["syscall"].flatMap { Int($0) })
+                WorkerDeath(phase: f["phase"] ?? "", status: parsed, syscall: f["syscall"].flatMap { Int($0) })
             )
         }
-        return .error("unexpected reply from Kiln's monitor '\(line.prefix(200))'")
+        return .error("unexpected reply from the driver '\(line.prefix(200))'")
     }
 
     private static func fields(_ line: String) -> [String: String] {
@@ -186,7 +179,7 @@ final class MonitorSession {
         return fields
     }
 
-    /// Runs `operation`; if it has not finished by `timeout`, kills the monitor's process group, which
+    /// Runs `operation`; if it has not finished by `timeout`, kills the driver's process group, which
     /// ends any pending read.
     private func withWatchdog<T>(_ timeout: Duration, _ operation: () async -> T) async -> T {
         let group = processGroup
