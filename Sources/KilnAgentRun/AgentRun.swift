@@ -109,6 +109,8 @@ extension RunOrchestrator {
         evaluatesSeed: Bool,
         progress: @escaping @Sendable (RunProgress) -> Void
     ) async throws -> RunState {
+        // On a device that checks correctness only, the task's interpreter shapes are the suite.
+        let task = try await evaluator.prepare(task).task
         let ledger = try Ledger(journal: journal)
         defer { progress(ledger.partFinished) }
         guard let settings = ledger.state.settings, let agent = settings.agent else {

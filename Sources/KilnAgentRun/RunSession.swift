@@ -67,7 +67,7 @@ package actor RunSession {
         await acquire()
         defer { release() }
         count += 1
-        let path = "candidate-\(count).c"
+        let path = "candidate-\(count).\(TaskBrief.fileExtension(for: context.task))"
         do {
             try context.standard.workspace.write(path, content: source)
         } catch {

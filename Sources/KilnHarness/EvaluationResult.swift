@@ -287,3 +287,12 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         try container.encodeIfPresent(timingUnavailable, forKey: .timingUnavailable)
     }
 }
+
+extension EvaluationResult {
+    /// The speedup as people read it: `1.23x`; `correct (not timed)` when the device cannot time or the
+    /// evaluation checked correctness only; the verdict when it failed.
+    package var speedupLabel: String {
+        guard correct else { return verdict.rawValue }
+        return geomeanSpeedup.map { String(format: "%.2fx", $0) } ?? "correct (not timed)"
+    }
+}

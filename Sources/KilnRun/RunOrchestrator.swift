@@ -202,6 +202,8 @@ package struct RunOrchestrator: Sendable {
         task: KernelTask,
         progress: @Sendable (RunProgress) -> Void
     ) async throws -> RunState {
+        // On a device that checks correctness only, the task's interpreter shapes are the suite.
+        let task = try await evaluator.prepare(task).task
         let ledger = try Ledger(journal: journal)
         defer { progress(ledger.partFinished) }
         guard let settings = ledger.state.settings, let strategy = Strategies.named(settings.strategy) else {
@@ -378,8 +380,9 @@ package struct RunOrchestrator: Sendable {
         let folder = store.folder(of: id)
         if let winner, let candidate = checked.candidates[winner], let source = settings.source(of: candidate.record) {
             let text = WinnerFile.render(candidate: candidate, source: source, settings: settings, task: task)
-            try writeFile(text, to: folder.appending(path: "winner.c"))
-            outcome.winnerFile = "winner.c"
+            let name = WinnerFile.name(for: task)
+            try writeFile(text, to: folder.appending(path: name))
+            outcome.winnerFile = name
         }
         outcome.reportFile = "report.html"
         var final = checked

@@ -86,7 +86,7 @@ package struct RunReport: Sendable {
         )
         if let best = bestCandidate, let result = best.result {
             out.append(
-                "- best: candidate #\(best.record.id) (\(best.record.design), \(best.record.configuration.label)), geometric-mean speedup \(fixed(result.geomeanSpeedup ?? 0))x over the baseline"
+                "- best: candidate #\(best.record.id) (\(best.record.design), \(best.record.configuration.label)), \(result.geomeanSpeedup.map { "geometric-mean speedup \(fixed($0))x over the baseline" } ?? "correct, not timed (\(result.timingUnavailable ?? "correctness only"))")"
             )
             out.append("- held-out shapes: \(heldoutText(best))")
             if let file = state.outcome?.winnerFile { out.append("- winner file: \(file)") }
@@ -110,7 +110,7 @@ package struct RunReport: Sendable {
         out.append("| ---: | ---: | --- | --- | ---: |")
         for (rank, candidate) in state.leaderboard.prefix(10).enumerated() {
             out.append(
-                "| \(rank + 1) | #\(candidate.record.id) | \(candidate.record.design) | \(candidate.record.configuration.label) | \(fixed(candidate.result?.geomeanSpeedup ?? 0))x |"
+                "| \(rank + 1) | #\(candidate.record.id) | \(candidate.record.design) | \(candidate.record.configuration.label) | \(candidate.result?.speedupLabel ?? "-") |"
             )
         }
         out.append("")

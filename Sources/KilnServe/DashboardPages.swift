@@ -71,7 +71,7 @@ enum DashboardPages {
         for candidate in state.order.suffix(40).reversed().compactMap({ state.candidates[$0] }) {
             let result =
                 candidate.result.map { result in
-                    result.correct ? String(format: "%.2fx", result.geomeanSpeedup ?? 0) : result.verdict.rawValue
+                    result.speedupLabel
                 } ?? "evaluating…"
             extra +=
                 "<tr><td><a href=\"/runs/\(escape(id))/candidates/\(candidate.record.id)\(tokenQuery)\">#\(candidate.record.id)</a></td>"
@@ -117,7 +117,7 @@ enum DashboardPages {
             "<h1>Candidate #\(candidate.record.id) <small>\(escape(candidate.record.design)) · \(escape(candidate.record.configuration.label))</small></h1>"
         if let result = candidate.result {
             body +=
-                "<p>\(result.correct ? String(format: "correct · %.2fx", result.geomeanSpeedup ?? 0) : "\(escape(result.verdict.rawValue)): \(escape(result.failure ?? ""))")</p>"
+                "<p>\(result.correct ? "correct · \(result.speedupLabel)" : "\(escape(result.verdict.rawValue)): \(escape(result.failure ?? ""))")</p>"
         }
         if let parent {
             let changes = configurationChanges(from: parent.record.configuration, to: candidate.record.configuration)
@@ -158,7 +158,7 @@ enum DashboardPages {
         case .evaluationFinished(let candidate, let result):
             text =
                 "#\(candidate) "
-                + (result.correct ? String(format: "%.2fx", result.geomeanSpeedup ?? 0) : result.verdict.rawValue)
+                + result.speedupLabel
         case .bestImproved(let candidate, let speedup): text = String(format: "#%d %.2fx", candidate, speedup)
         case .budgetExhausted(let budget): text = budget
         case .heldoutChecked(let candidate, let result):

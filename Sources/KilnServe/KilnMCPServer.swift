@@ -142,18 +142,18 @@ package actor KilnMCPServer {
     }
 
     private func describeTask(_ arguments: [String: JSONValue]) async throws -> ToolOutcome {
-        let task = try loadTask(arguments)
-        var text = try describe(task)
-        if arguments["baseline"]?.bool ?? true {
+        let (task, _, target) = try await loadTaskWithPath(arguments)
+        var text = try describe(task, target: target)
+        if arguments["baseline"]?.bool ?? true, target.timingUnavailable == nil {
             text += "\n" + Self.describe(try await orchestrator.evaluator.baselineFigures(for: task))
         }
         return ToolOutcome(text)
     }
 
     private func evaluate(_ tool: String, _ arguments: [String: JSONValue]) async throws -> ToolOutcome {
-        let (task, path) = try loadTaskWithPath(arguments)
+        let (task, path, _) = try await loadTaskWithPath(arguments)
         guard let source = arguments["source"]?.string, !source.isEmpty else {
-            return .error("'source' (the candidate's C source) is required")
+            return .error("'source' (the candidate's whole source file) is required")
         }
         let session = try await session(for: task, path: path)
         var rest = arguments
@@ -217,7 +217,11 @@ package actor KilnMCPServer {
             .filter { FileManager.default.fileExists(atPath: $0.appending(path: "task.toml").path) }
     }
 
-    private func loadTaskWithPath(_ arguments: [String: JSONValue]) throws -> (KernelTask, String) {
+    /// The task named by `arguments`, as this machine evaluates it (see ``Evaluator/prepare(_:)``), its
+    /// folder, and its backend's target here.
+    private func loadTaskWithPath(_ arguments: [String: JSONValue]) async throws
+        -> (KernelTask, String, BackendTarget)
+    {
         guard let name = arguments["task"]?.string, !name.isEmpty else {
             throw ToolArgumentError(message: "'task' is required; call list_tasks")
         }
@@ -225,26 +229,31 @@ package actor KilnMCPServer {
             throw ToolArgumentError(message: "'task' is a task's name from list_tasks, not a path")
         }
         let folder = tasksFolder.appending(path: name)
-        return (try KernelTask.load(from: folder), folder.path)
+        let (task, target) = try await orchestrator.evaluator.prepare(try KernelTask.load(from: folder))
+        return (task, folder.path, target)
     }
 
-    private func loadTask(_ arguments: [String: JSONValue]) throws -> KernelTask {
-        try loadTaskWithPath(arguments).0
-    }
-
-    private func describe(_ task: KernelTask) throws -> String {
+    private func describe(_ task: KernelTask, target: BackendTarget) throws -> String {
         let header = try String(contentsOf: task.url(of: task.header), encoding: .utf8)
         let shapes = task.suite.map { "- \($0.name): \($0.summary)" }.joined(separator: "\n")
+        let tolerances = ([("", task.tolerance)] + task.tolerancesByDtype.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            .map { name, limits in "\(name.isEmpty ? "" : "\(name): ")max abs \(limits.maxAbs), relative L2 \(limits.relL2)" }
+        let baseline =
+            task.backend == .c
+            ? "\(task.baseline) built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")); candidates default to \(task.build.flags.joined(separator: " "))"
+            : task.baseline
         return """
             task \(task.name): \(task.summary)
+            backend: \(task.backend.rawValue) (\(task.backend.language)) on \(target.device)\(target.timingUnavailable.map { "; \($0)" } ?? "")
             entry point \(task.entryPoint), declared in \(task.header):
             \(header)
             suite:
             \(shapes)
             held-out shapes: \(task.heldout.count), checked at the end of a run, never shown
-            tolerance: max abs \(task.tolerance.maxAbs), relative L2 \(task.tolerance.relL2)
-            baseline: \(task.baseline) built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")); candidates default to \(task.build.flags.joined(separator: " "))
-            rules: only the entry point may be a global symbol; declare tunables as '// kiln:tunable NAME V1 V2'
+            tolerance: \(tolerances.joined(separator: "; "))
+            baseline: \(baseline)
+            rules:
+            \(TaskBrief.rules(for: task).map { "- \($0)" }.joined(separator: "\n"))
             """
     }
 

@@ -15,7 +15,8 @@ enum RunPrinter {
         case .evaluated(let candidate, let result, let state):
             let verdict =
                 result.correct
-                ? String(format: "%.2fx", result.geomeanSpeedup ?? 0) + (result.isCached ? " (cached)" : "")
+                ? (result.geomeanSpeedup.map { String(format: "%.2fx", $0) } ?? "correct (not timed)")
+                    + (result.isCached ? " (cached)" : "")
                 : "\(result.verdict.rawValue): \(result.failure ?? "")"
             if Terminal.isInteractive {
                 Terminal.progress(line(state) + " · #\(candidate.id) \(verdict.prefix(60))")
@@ -85,9 +86,15 @@ enum RunPrinter {
             "run \(id): \(state.finishedEvaluations) evaluations in \(String(format: "%.1f", state.elapsed() / 60)) min (\(outcome.reason))"
         )
         if let winner = outcome.winner, let candidate = state.candidates[winner], let result = candidate.result {
-            Terminal.out(
-                "best speedup: \(String(format: "%.2fx", result.geomeanSpeedup ?? 0)) over the baseline (geometric mean over \(result.shapes.count) shapes), candidate #\(winner) \(candidate.record.design) \(candidate.record.configuration.label)"
-            )
+            if let geomean = result.geomeanSpeedup {
+                Terminal.out(
+                    "best speedup: \(String(format: "%.2fx", geomean)) over the baseline (geometric mean over \(result.shapes.count) shapes), candidate #\(winner) \(candidate.record.design) \(candidate.record.configuration.label)"
+                )
+            } else {
+                Terminal.out(
+                    "winner: candidate #\(winner) \(candidate.record.design) \(candidate.record.configuration.label), correct on all \(result.shapes.count) shapes; \(result.timingUnavailable ?? "not timed"), so the first correct candidate wins"
+                )
+            }
             Terminal.out(
                 "held-out shapes: \(candidate.heldout.map { $0.correct ? "passed" : "failed" } ?? "none in this task")"
             )
