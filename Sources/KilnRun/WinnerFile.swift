@@ -21,7 +21,8 @@ enum WinnerFile {
             result?.timingUnavailable != nil
             ? "not timed (\(result?.device ?? "this device") checks correctness only)"
             : "\(result?.geomeanSpeedup.map { String(format: "%.2fx", $0) } ?? "-") over \(task.baseline)"
-        let heldout = candidate.heldout.map { $0.correct ? "passed" : "FAILED: \($0.failure ?? "")" } ?? "none in this task"
+        let heldout =
+            candidate.heldout.map { $0.correct ? "passed" : "FAILED: \($0.failure ?? "")" } ?? "none in this task"
         let about = [
             "\(task.name): the winner of Kiln run \(settings.id)",
             "design \(candidate.record.design)\(candidate.record.file.map { " (\($0))" } ?? ""), candidate #\(candidate.record.id): \(configuration.label)",
@@ -31,7 +32,8 @@ enum WinnerFile {
         switch task.backend {
         case .c:
             var lines =
-                ["/*"] + (about + [
+                ["/*"]
+                + (about + [
                     "build with: \(task.build.compiler) \(flags.filter { !$0.hasPrefix("-D") }.joined(separator: " ")) -fopenmp"
                 ]).map { " * \($0)" } + [" */"]
             for key in configuration.values.keys.sorted() {

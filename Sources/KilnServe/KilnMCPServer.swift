@@ -236,8 +236,11 @@ package actor KilnMCPServer {
     private func describe(_ task: KernelTask, target: BackendTarget) throws -> String {
         let header = try String(contentsOf: task.url(of: task.header), encoding: .utf8)
         let shapes = task.suite.map { "- \($0.name): \($0.summary)" }.joined(separator: "\n")
-        let tolerances = ([("", task.tolerance)] + task.tolerancesByDtype.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
-            .map { name, limits in "\(name.isEmpty ? "" : "\(name): ")max abs \(limits.maxAbs), relative L2 \(limits.relL2)" }
+        let tolerances =
+            ([("", task.tolerance)] + task.tolerancesByDtype.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            .map { name, limits in
+                "\(name.isEmpty ? "" : "\(name): ")max abs \(limits.maxAbs), relative L2 \(limits.relL2)"
+            }
         let baseline =
             task.backend == .c
             ? "\(task.baseline) built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")); candidates default to \(task.build.flags.joined(separator: " "))"

@@ -7,7 +7,10 @@ import Testing
 /// The Triton backend through Kiln's own evaluator, on Triton's CPU interpreter (no GPU here): the bundled
 /// seeds are correct, each wrong variant of extend attention is caught on some shape, and each hostile
 /// candidate class ends as its own verdict with its driver's process group gone.
-@Suite(.serialized, .enabled(if: TritonAvailability.isAvailable, "needs a Python with torch and triton (.ci/run installs one)"))
+@Suite(
+    .serialized,
+    .enabled(if: TritonAvailability.isAvailable, "needs a Python with torch and triton (.ci/run installs one)")
+)
 struct TritonBackendTests {
     /// A cache of this suite's own, so that no process outliving an evaluation can hide among other suites'.
     static let cache: URL = {
@@ -170,7 +173,9 @@ struct TritonBackendTests {
         }
     }
 
-    @Test("a candidate's driver sees the task's signature and instance files and a manifest without shapes, never the oracle")
+    @Test(
+        "a candidate's driver sees the task's signature and instance files and a manifest without shapes, never the oracle"
+    )
     func oracleIsOutOfReach() async throws {
         let task = try Fixtures.task("extend-attention-triton")
         let manifest = try #require(task.driverManifest)
@@ -180,10 +185,14 @@ struct TritonBackendTests {
         #expect(manifest.contains("entry_point") && manifest.contains("[torch]"))
         _ = try await Self.evaluate(TritonAvailability.fixture("hostile/raises.py"), shapes: ["tiny-prefill"])
         let builds = Self.cache.appending(path: "build")
-        let folders = try FileManager.default.contentsOfDirectory(atPath: builds.path).filter { $0.hasPrefix("triton-") }
+        let folders = try FileManager.default.contentsOfDirectory(atPath: builds.path).filter {
+            $0.hasPrefix("triton-")
+        }
         #expect(!folders.isEmpty)
         for folder in folders {
-            let seen = try FileManager.default.contentsOfDirectory(atPath: builds.appending(path: "\(folder)/task").path)
+            let seen = try FileManager.default.contentsOfDirectory(
+                atPath: builds.appending(path: "\(folder)/task").path
+            )
             #expect(Set(seen) == ["task.toml", "signature.py", "instance.py"], "\(folder): \(seen)")
         }
     }
