@@ -141,7 +141,7 @@ package struct Evaluator: Sendable {
     }
 
     /// The task's backend, in this evaluator's sandbox.
-    private func backend(for task: KernelTask) async throws(HarnessError) -> any Backend {
+    func backend(for task: KernelTask) async throws(HarnessError) -> any Backend {
         let sandbox = try await sandbox(compiler: task.build.compiler)
         switch task.backend {
         case .c: return CBackend(cacheDirectory: cacheDirectory, sandbox: sandbox)
