@@ -109,9 +109,15 @@ extension RunOrchestrator {
         evaluatesSeed: Bool,
         progress: @escaping @Sendable (RunProgress) -> Void
     ) async throws -> RunState {
-        // On a device that checks correctness only, the task's interpreter shapes are the suite.
-        let task = try await evaluator.prepare(task).task
         let ledger = try Ledger(journal: journal)
+        // On a device that checks correctness only, the task's interpreter shapes are the suite.
+        let loaded = task
+        let task: KernelTask
+        do {
+            task = try await evaluator.prepare(loaded).task
+        } catch is CancellationError {
+            return try interrupt(ledger, id: id)
+        }
         defer { progress(ledger.partFinished) }
         guard let settings = ledger.state.settings, let agent = settings.agent else {
             throw RunError(.corrupt, "run \(id) is not an agent run")

@@ -161,10 +161,15 @@ package struct Evaluator: Sendable {
     /// interpreter shapes replace the suite and the held-out shapes.
     /// - Parameter task: the task as loaded.
     /// - Returns: the task to evaluate and the backend's target.
-    /// - Throws: ``HarnessError`` when the backend's tools are missing.
-    package func prepare(_ task: KernelTask) async throws(HarnessError) -> (task: KernelTask, target: BackendTarget) {
-        let target = try await target(for: task)
-        return (target.timingUnavailable == nil ? task : task.forCorrectnessOnlyDevice(), target)
+    /// - Throws: ``HarnessError`` when the backend's tools are missing; `CancellationError` when cancelled.
+    package func prepare(_ task: KernelTask) async throws -> (task: KernelTask, target: BackendTarget) {
+        do {
+            let target = try await target(for: task)
+            return (target.timingUnavailable == nil ? task : task.forCorrectnessOnlyDevice(), target)
+        } catch {
+            if error.code == .cancelled { throw CancellationError() }
+            throw error
+        }
     }
 
     /// Evaluates one candidate.

@@ -202,10 +202,16 @@ package struct RunOrchestrator: Sendable {
         task: KernelTask,
         progress: @Sendable (RunProgress) -> Void
     ) async throws -> RunState {
-        // On a device that checks correctness only, the task's interpreter shapes are the suite.
-        let task = try await evaluator.prepare(task).task
         let ledger = try Ledger(journal: journal)
         defer { progress(ledger.partFinished) }
+        // On a device that checks correctness only, the task's interpreter shapes are the suite.
+        let loaded = task
+        let task: KernelTask
+        do {
+            task = try await evaluator.prepare(loaded).task
+        } catch is CancellationError {
+            return try interrupt(ledger, id: id)
+        }
         guard let settings = ledger.state.settings, let strategy = Strategies.named(settings.strategy) else {
             throw RunError(.corrupt, "run \(id) has no readable settings")
         }

@@ -170,7 +170,7 @@ private struct ManifestReader {
             for parameterKey in entry.keys.sorted() where parameterKey != "name" {
                 guard let parameterValue = entry[parameterKey], let converted = shapeValue(parameterValue) else {
                     fail(
-                        "shape '\(name)': '\(parameterKey)' must be an integer, a number, a boolean, a list of numbers, or a word (letters, digits, '_', '.', '-')",
+                        "shape '\(name)': '\(parameterKey)' must be an integer, a number, a boolean, a list of numbers\(allowsWords ? ", or a word (letters, digits, '_', '.', '-')" : "")",
                         key: parameterKey,
                         table: key,
                         index: index
@@ -191,11 +191,14 @@ private struct ManifestReader {
         }
     }
 
+    /// Whether shape parameters may be words (a Triton task's dtypes); C instance files read numbers only.
+    var allowsWords = false
+
     func shapeValue(_ value: any TOMLValueConvertible) -> ShapeValue? {
         if let int = value.int { return .int(int) }
         if let double = value.double { return .float(double) }
         if let bool = value.bool { return .bool(bool) }
-        if let string = value.string, !string.isEmpty,
+        if allowsWords, let string = value.string, !string.isEmpty,
             string.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) })
         {
             return .word(string)
@@ -239,6 +242,7 @@ private struct ManifestReader {
         if let entryPoint, entryPoint.isEmpty || !entryPoint.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
             fail("'entry_point' must be an identifier, got '\(entryPoint)'", key: "entry_point")
         }
+        allowsWords = backend == .triton
         let interfaceKey = backend == .c ? "header" : "signature"
         let header = string(table, interfaceKey)
         let instance = string(table, "instance")

@@ -72,7 +72,7 @@ import Testing
             let error = try #require(throws: TaskError.self) { try KernelTask.load(from: folder) }
             #expect(error.code == .invalid)
             let report = error.description
-            #expect(report.contains("task.toml:2: error: 'entry_point' must be a C identifier"))
+            #expect(report.contains("task.toml:2: error: 'entry_point' must be an identifier"))
             #expect(report.contains("task.toml:3: error: 'header' names 'missing.h'"))
             #expect(report.contains("'instance' names 'instance.c'"))
             #expect(report.contains("task.toml:7: error: unknown key 'colour'"))
