@@ -49,6 +49,12 @@ enum RunPrinter {
         }
     }
 
+    /// A scripted model's request that did not meet its script (`--model scripted:FILE`).
+    @Sendable static func scriptViolation(_ violation: String) {
+        Terminal.clearProgress()
+        Terminal.status("scripted model: \(violation)")
+    }
+
     static func line(_ state: RunState) -> String {
         let elapsed = state.elapsed(now: Date())
         var parts = ["[\(clock(elapsed))]", "evals \(state.finishedEvaluations)"]
