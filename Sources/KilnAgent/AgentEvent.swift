@@ -64,7 +64,9 @@ package struct AgentState: Sendable, Hashable {
         case .message(let message):
             messages.append(message)
             switch message {
-            case .tool: toolCalls += 1
+            case .tool(let id, let name, _):
+                toolCalls += 1
+                if WrittenContent.isElided(in: name) { elideArguments(ofCall: id) }
             case .assistant(_, let calls): idleAnswers = calls.isEmpty ? idleAnswers + 1 : 0
             default: break
             }
@@ -82,6 +84,20 @@ package struct AgentState: Sendable, Hashable {
         case .finished(let summary):
             finishedSummary = summary
         }
+    }
+
+    /// Replaces the file body in an answered call's arguments (in the answer that made it, among the
+    /// last messages) with a note: the journal keeps the whole answer, the conversation only the note.
+    private mutating func elideArguments(ofCall id: String) {
+        guard
+            let index = messages.indices.reversed().first(where: { index in
+                if case .assistant(_, let calls) = messages[index] { return calls.contains { $0.id == id } }
+                return false
+            }), case .assistant(let text, var calls) = messages[index],
+            let position = calls.firstIndex(where: { $0.id == id })
+        else { return }
+        calls[position].arguments = WrittenContent.elided(calls[position].arguments)
+        messages[index] = .assistant(text: text, toolCalls: calls)
     }
 
     /// Tool calls of the last answer that have no result yet (interrupted by a crash).

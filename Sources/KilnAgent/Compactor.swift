@@ -61,7 +61,7 @@ package struct Compactor: Sendable {
                     .system(
                         "You summarise the history of a kernel-optimisation session for your own later use. Keep: what designs were tried and their measured speedups and failures, what was learned about the machine, and what to try next. Be concise: at most 400 words."
                     ),
-                    .user(ToolText.capped(middle.map(\.text).joined(separator: "\n"), limit: 40_000)),
+                    .user(ToolText.capped(Self.summaryInput(middle), limit: 40_000)),
                 ],
                 tools: []
             )
@@ -73,6 +73,37 @@ package struct Compactor: Sendable {
         return (summary, [messages[0], bridge] + messages[start...], middle.count)
     }
 
+    /// What the summariser reads of the messages it replaces: everything but file bodies. A
+    /// `read_file` result becomes its size (the call before it names the file), and a long string
+    /// argument of a tool call (a `write_file` content, a large edit) its size: the files are in the
+    /// workspace, and the summary should hold what was tried and measured, not code.
+    /// - Parameter messages: the messages being compacted.
+    /// - Returns: the text to summarise.
+    package static func summaryInput(_ messages: [ChatMessage]) -> String {
+        messages.map { message -> String in
+            switch message {
+            case .assistant(let text, let calls):
+                return text + calls.map { " \($0.name)(\(bodiesElided($0.arguments, longerThan: 300)))" }.joined()
+            case .tool(_, "read_file", let content):
+                return "read_file: (file text, \(content.count) characters, left out)"
+            default:
+                return message.text
+            }
+        }
+        .joined(separator: "\n")
+    }
+
+    /// Tool-call arguments with every string longer than `limit` characters replaced by its size.
+    private static func bodiesElided(_ arguments: String, longerThan limit: Int) -> String {
+        guard case .object(let object)? = JSONValue.parse(arguments) else { return String(arguments.prefix(limit)) }
+        return JSONValue.object(
+            object.mapValues { value in
+                guard let text = value.string, text.count > limit else { return value }
+                return .string("(\(text.count) characters, left out)")
+            }
+        ).text
+    }
+
     /// A summary built without the model: every tool call made, with the first line of its result.
     /// - Parameter messages: the messages removed.
     /// - Returns: the summary.
@@ -82,7 +113,9 @@ package struct Compactor: Sendable {
         for message in messages {
             switch message {
             case .assistant(_, let calls):
-                for call in calls { names[call.id] = "\(call.name)(\(call.arguments.prefix(60)))" }
+                for call in calls {
+                    names[call.id] = "\(call.name)(\(bodiesElided(call.arguments, longerThan: 40).prefix(100)))"
+                }
             case .tool(let id, let name, let content):
                 let first = content.split(separator: "\n").first.map(String.init) ?? ""
                 lines.append("- \(names[id] ?? name): \(first.prefix(100))")

@@ -38,7 +38,7 @@ package struct StandardTools: Sendable {
             ),
             tool(
                 "read_file",
-                "Read a text file of the workspace; offset/limit select lines (1-based) and number them.",
+                "Read a text file of the workspace. Without offset/limit: the whole file, verbatim, when it is at most \(FileView.characterLimit) characters. A longer file (or range) is cut at a line boundary, never inside a line: the first lines that fit are shown, numbered, then a note naming the lines not shown and the offset/limit that reads them. offset/limit select lines (1-based) and number them.",
                 objectSchema(
                     [
                         "path": ("string", "file"), "offset": ("integer", "first line"),
@@ -49,7 +49,7 @@ package struct StandardTools: Sendable {
             ),
             tool(
                 "write_file",
-                "Create or overwrite a file of the workspace.",
+                "Create or overwrite a whole file of the workspace. The conversation keeps only the file's path, size and a short diff against its previous version, not the content you send; to change part of an existing file, use edit_file, which sends only the changed text.",
                 objectSchema(
                     ["path": ("string", "file"), "content": ("string", "whole new content")],
                     required: ["path", "content"]
@@ -57,7 +57,7 @@ package struct StandardTools: Sendable {
             ),
             tool(
                 "edit_file",
-                "Replace one exact, unique occurrence of old_text with new_text in a file.",
+                "Replace one exact, unique occurrence of old_text with new_text in a file: the cheap way to change part of a file (prefer it to write_file for anything but a new file or a rewrite).",
                 objectSchema(
                     [
                         "path": ("string", "file"), "old_text": ("string", "exact text, unique in the file"),
@@ -88,6 +88,9 @@ package struct StandardTools: Sendable {
         ]
     }
 
+    /// The names of these tools.
+    package static let names: Set<String> = ["list_files", "read_file", "write_file", "edit_file", "shell", "notes"]
+
     /// Runs one of the standard tools, or returns nil when the name is not one of them.
     /// - Parameters:
     ///   - name: the tool.
@@ -104,21 +107,30 @@ package struct StandardTools: Sendable {
             case "list_files":
                 return ToolOutcome(try workspace.list(arguments["path"]?.string ?? ""))
             case "read_file":
-                let text = try workspace.read(
-                    try arguments.string("path"),
-                    offset: try arguments.int("offset"),
-                    limit: try arguments.int("limit")
+                let path = try arguments.string("path")
+                let text = try workspace.read(path)
+                return ToolOutcome(
+                    FileView.render(
+                        text,
+                        path: path,
+                        offset: try arguments.int("offset"),
+                        limit: try arguments.int("limit")
+                    )
                 )
-                return ToolOutcome(ToolText.capped(text))
             case "write_file":
                 let path = try arguments.string("path")
                 let content = try arguments.string("content")
+                let previous = try? workspace.read(path)
                 try workspace.write(path, content: content)
-                return ToolOutcome("wrote \(path) (\(content.utf8.count) bytes)")
+                return ToolOutcome(WriteSummary.describe(path: path, old: previous, new: content))
             case "edit_file":
                 let path = try arguments.string("path")
-                try workspace.edit(path, old: try arguments.string("old_text"), new: try arguments.string("new_text"))
-                return ToolOutcome("edited \(path)")
+                let new = try arguments.string("new_text")
+                let line = try workspace.edit(path, old: try arguments.string("old_text"), new: new)
+                let count = FileView.lines(of: new).count
+                let total = FileView.lines(of: try workspace.read(path)).count
+                let replacement = new.isEmpty ? "the text removed" : "replaced by \(count) line\(count == 1 ? "" : "s")"
+                return ToolOutcome("edited \(path) at line \(line), \(replacement); the file has \(total) lines")
             case "shell":
                 let timeout = min(max(try arguments.int("timeout_seconds") ?? 60, 1), 300)
                 return await shell(try arguments.string("command"), timeout: .seconds(timeout))

@@ -76,11 +76,7 @@ package struct Workspace: Sendable {
             throw Failure(message: "cannot read '\(path)': no such text file in the workspace; use list_files")
         }
         guard offset != nil || limit != nil else { return text }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let start = max((offset ?? 1) - 1, 0)
-        let end = min(start + (limit ?? lines.count), lines.count)
-        guard start < end else { return "(no lines in that range; the file has \(lines.count) lines)" }
-        return (start..<end).map { "\($0 + 1): \(lines[$0])" }.joined(separator: "\n")
+        return FileView.render(text, path: path, offset: offset, limit: limit, characterLimit: .max)
     }
 
     /// Writes a text file, creating folders as needed.
@@ -106,8 +102,10 @@ package struct Workspace: Sendable {
     ///   - path: the file.
     ///   - old: text that occurs exactly once.
     ///   - new: its replacement.
+    /// - Returns: the line (1-based) where the replaced text began.
     /// - Throws: ``Failure`` when the text occurs zero or several times.
-    package func edit(_ path: String, old: String, new: String) throws(Failure) {
+    @discardableResult
+    package func edit(_ path: String, old: String, new: String) throws(Failure) -> Int {
         let text = try read(path)
         guard !old.isEmpty else { throw Failure(message: "old_text is empty; give the exact text to replace") }
         let count = text.components(separatedBy: old).count - 1
@@ -122,6 +120,8 @@ package struct Workspace: Sendable {
                 message: "old_text occurs \(count) times in '\(path)'; include more surrounding lines so it is unique"
             )
         }
+        let line = text.range(of: old).map { text[..<$0.lowerBound].count { $0 == "\n" } + 1 } ?? 1
         try write(path, content: text.replacingOccurrences(of: old, with: new))
+        return line
     }
 }

@@ -12,6 +12,8 @@ package enum AgentModel {
     ///   - agent: the run's settings.
     ///   - answeredTurns: model requests the journal shows were answered (for scripted runs).
     ///   - environment: where the key is read from.
+    ///   - onViolation: told each thing a scripted model's requests got wrong (an expectation of the
+    ///     script unmet, a secret in a request), as it is found.
     ///   - body: the run.
     /// - Returns: what `body` returns.
     /// - Throws: ``ModelError`` when the key is missing; what the script or `body` throws.
@@ -19,6 +21,7 @@ package enum AgentModel {
         _ agent: AgentSettings,
         answeredTurns: Int,
         environment: [String: String],
+        onViolation: @escaping @Sendable (String) -> Void = { _ in },
         body: @escaping @Sendable (any ChatModel) async throws -> R
     ) async throws -> R {
         guard let script = agent.script else {
@@ -26,7 +29,7 @@ package enum AgentModel {
         }
         var loaded = try ModelScript.load(from: URL(filePath: script))
         loaded.turns = Array(loaded.turns.dropFirst(answeredTurns))
-        return try await ScriptedModelServer(script: loaded).withRunning { baseURL in
+        return try await ScriptedModelServer(script: loaded, onViolation: onViolation).withRunning { baseURL in
             var endpoint = agent.endpoint
             endpoint.baseURL = baseURL.appending(path: "v1").absoluteString
             let client = try endpoint.configuration(environment: environment).makeClient(label: agent.label)

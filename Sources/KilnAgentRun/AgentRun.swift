@@ -135,20 +135,22 @@ extension RunOrchestrator {
         func stop() throws -> RunState { try interrupt(ledger, id: id) }
         if ledger.state.outcome != nil { return ledger.state }
         if ledger.state.agent.messages.isEmpty {
-            var seedLine = ""
+            var startingPoint: String?
             if evaluatesSeed, let seed = task.seeds.first {
                 try ledger.record(.trackStarted(name: "seed", rationale: "the task's seed design, as given"))
                 let path = "seeds/\(URL(filePath: seed).lastPathComponent)"
                 do {
                     let (_, result) = try await context.evaluate(path: path, settings: [], flagSet: nil, shapes: nil)
-                    seedLine = AgentPrompt.baselineFigures(result, path: path)
+                    startingPoint = AgentPrompt.startingPoint(result, path: path, machine: settings.machine)
                 } catch is CancellationError {
                     return try stop()
                 }
             }
             try ledger.record(.trackStarted(name: "main", rationale: "the model's first design"))
             try ledger.record(
-                .agent(.message(.system(AgentPrompt.system(task: task, settings: settings, seedLine: seedLine))))
+                .agent(
+                    .message(.system(AgentPrompt.system(task: task, settings: settings, startingPoint: startingPoint)))
+                )
             )
             try ledger.record(
                 .agent(
@@ -165,7 +167,7 @@ extension RunOrchestrator {
             context.retries.withLock { $0.append("attempt \(attempt) failed (\(error.message)); retrying in \(delay)") }
         }
         let loop = AgentLoop(
-            model: retrying,
+            model: TimedModel(base: retrying, ledger: ledger),
             toolbox: context,
             budgets: agent.budgets,
             compactor: Compactor(contextLimit: agent.contextLimit),
@@ -196,50 +198,18 @@ extension RunOrchestrator {
     }
 }
 
-/// The system prompt of an agent run: the task, the machine, the rules.
-enum AgentPrompt {
-    static func system(task: KernelTask, settings: RunSettings, seedLine: String) -> String {
-        let header = (try? String(contentsOf: task.url(of: task.header), encoding: .utf8)) ?? ""
-        let shapes = task.suite.map { "- \($0.name): \($0.summary)" }.joined(separator: "\n")
-        let machine = settings.machine
-        return """
-            You are Kiln's kernel engineer. Make the C function `\(task.entryPoint)` as fast as possible on this machine while staying correct.
+/// The model as the run sees it: every request (with its retries and back-off) counted as time spent
+/// waiting for the model, apart from Kiln's own bookkeeping.
+private struct TimedModel: ChatModel {
+    let base: any ChatModel
+    let ledger: Ledger
 
-            ## Task: \(task.name)
-            \(task.summary)
+    var label: String { base.label }
+    var secrets: [String] { base.secrets }
 
-            The entry point (\(task.header), in your workspace):
-            ```c
-            \(header)
-            ```
-
-            ## Suite (every full evaluation runs all of these)
-            \(shapes)
-            Speedups are measured against the task's baseline (\(task.baseline)), a straightforward implementation built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")), on one thread. Candidates default to \(task.build.flags.joined(separator: " ")); OpenMP is available.
-            \(seedLine)
-
-            ## Machine (measured by Kiln)
-            \(machine.cpuModel), \(machine.simd), \(machine.threads) threads; fp32 FMA peak \(Int(machine.peakGflops1)) GFLOP/s on one core, \(Int(machine.peakGflopsAll)) on all; STREAM triad \(String(format: "%.1f", machine.bandwidthGbsAll)) GB/s; L1d \(machine.l1dBytes >> 10) KiB, L2 \(machine.l2Bytes >> 10) KiB, L3 \(machine.l3Bytes >> 20) MiB.
-
-            ## Rules
-            - A candidate is one C file in your workspace. Only `\(task.entryPoint)` may be a global symbol: make helpers and globals `static`. No constructors. Declare tunables as `// kiln:tunable NAME V1 V2 ...` (first is the default; used as -DNAME=V) and alternative flag sets as `// kiln:flags -O3 -march=native | ...`.
-            - `evaluate` checks a candidate against a hidden double-precision oracle on fresh random inputs (tolerance: max abs \(task.tolerance.maxAbs), relative L2 \(task.tolerance.relL2)) and times it interleaved with the baseline. You have no access to the oracle. Held-out shapes (other sizes, head dims, group ratios, ragged lengths) exist and are checked at the end: do not specialise to the suite's sizes.
-            - `tune` searches a candidate's declared tunables for you; spend your own calls on structural redesigns, and start each redesign with `new_track`.
-            - Keep notes with `notes`: they survive when the conversation is compacted.
-            - Budgets: \(settings.maxEvaluations.map { "\($0) evaluations" } ?? "no evaluation limit"), \(settings.maxSeconds.map { "\(Int($0 / 60)) minutes" } ?? "no time limit")\(settings.agent?.budgets.toolCalls.map { ", \($0) tool calls" } ?? "").
-            - Call `finish` with a summary when you are done.
-            """
-    }
-
-    static func baselineFigures(_ result: EvaluationResult, path: String) -> String {
-        let shapes = result.shapes.map { shape in
-            "\(shape.name) baseline \(String(format: "%.3g", (shape.baselineSeconds ?? 0) * 1e3)) ms"
-                + (shape.speedup.map { String(format: ", seed %.2fx", $0) } ?? "")
+    func complete(_ request: ChatRequest) async throws(ModelError) -> ChatResponse {
+        try await ledger.timing(.model) { () async throws(ModelError) -> ChatResponse in
+            try await base.complete(request)
         }
-        let verdict =
-            result.correct
-            ? String(format: "%.2fx", result.geomeanSpeedup ?? 0) : "failed: \(result.failure ?? "")"
-        return
-            "Starting point: \(path) measured \(verdict) (geometric mean). Per shape: \(shapes.joined(separator: "; "))."
     }
 }

@@ -82,7 +82,9 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
     var definitions: [ToolDefinition] { registry.definitions }
 
     func run(_ name: String, arguments: [String: JSONValue]) async -> ToolOutcome {
-        await registry.run(name, arguments: arguments)
+        // The harness's tools time their evaluations themselves; the workspace's are the model's work too.
+        guard StandardTools.names.contains(name) else { return await registry.run(name, arguments: arguments) }
+        return await ledger.timing(.tools) { await registry.run(name, arguments: arguments) }
     }
 
     /// The harness's tools over this run: evaluate, tune, probe, leaderboard, design tracks, finish.
@@ -97,7 +99,9 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
             tool(HarnessToolDefinitions.evaluate) { try await $0.evaluateTool($1) },
             tool(HarnessToolDefinitions.tune) { try await $0.tuneTool($1) },
             tool(HarnessToolDefinitions.probe) { context, _ in context.probeTool() },
-            tool(HarnessToolDefinitions.leaderboard) { context, _ in ToolOutcome(context.leaderboardText()) },
+            tool(HarnessToolDefinitions.leaderboard) { context, _ in
+                ToolOutcome(context.leaderboardText() + "\n" + context.budgetLine())
+            },
             tool(HarnessToolDefinitions.newTrack) { try $0.newTrackTool($1) },
             tool(HarnessToolDefinitions.switchTrack) { try $0.switchTrackTool($1) },
             tool(HarnessToolDefinitions.finish) { _, arguments in
@@ -139,171 +143,64 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
         return ToolOutcome("track '\(name)' is current")
     }
 
-    /// Evaluates a workspace file and journals it as a candidate of the current track.
-    func evaluate(
-        path: String,
-        settings: [String],
-        flagSet: Int?,
-        shapes: [String]?,
-        parent: Int? = nil
-    ) async throws -> (CandidateRecord, EvaluationResult) {
-        let source = try standard.workspace.read(path)
-        let space = try TunableSpace.parse(source: source, file: path)
-        let configuration = try space.configuration(settings: settings, flagSet: flagSet, allowUndeclaredValues: true)
-        let suiteNames = Set(task.suite.map(\.name))
-        if let shapes, let unknown = shapes.first(where: { !suiteNames.contains($0) }) {
-            throw ToolArgumentError(
-                message:
-                    "'\(unknown)' is not a suite shape; the suite is \(task.suite.map(\.name).joined(separator: ", "))"
-            )
-        }
-        let partial = shapes.flatMap { Set($0) == suiteNames ? nil : $0 }
-        var record = CandidateRecord(
-            id: (state.order.last ?? 0) + 1,
-            design: state.currentTrack ?? "main",
-            point: -1,
-            configuration: configuration,
-            parent: parent ?? state.best,
-            file: path,
-            source: source,
-            shapes: partial
-        )
-        // A call interrupted by a crash is re-run: the same candidate, not a second one.
-        var isNew = true
-        if let last = state.order.last.flatMap({ state.candidates[$0] }), last.result == nil,
-            last.record.source == source, last.record.configuration == configuration, last.record.shapes == partial
-        {
-            record = last.record
-            isNew = false
-        }
-        let request = EvaluationRequest(
-            task: task,
-            source: source,
-            candidateName: "\(path) #\(record.id)",
-            configuration: configuration,
-            shapes: try task.shapes(named: partial ?? []),
-            options: options
-        )
-        let result = try await ledger.evaluate(
-            record,
-            isNew: isNew,
-            request: request,
-            isRanked: partial == nil,
-            using: evaluator,
-            progress: progress
-        )
-        return (record, result)
-    }
-
-    private func evaluateTool(_ arguments: [String: JSONValue]) async throws -> ToolOutcome {
-        let path = try arguments.string("path")
-        let settings = (arguments["params"]?.object ?? [:]).sorted { $0.key < $1.key }.map { key, value in
-            "\(key)=\(value.string ?? value.text)"
-        }
-        let shapes = arguments["shapes"]?.array?.compactMap(\.string)
-        let (record, result) = try await evaluate(
-            path: path,
-            settings: settings,
-            flagSet: try arguments.int("flag_set"),
-            shapes: shapes
-        )
-        return ToolOutcome(Self.describe(result, candidate: record, best: state.bestSpeedup), isError: !result.correct)
-    }
-
-    private func tuneTool(_ arguments: [String: JSONValue]) async throws -> ToolOutcome {
-        let path = try arguments.string("path")
-        let budget = min(max(try arguments.int("budget") ?? 6, 1), 24)
-        let strategyName = arguments["strategy"]?.string ?? Strategies.defaultName
-        guard let strategy = Strategies.named(strategyName) else {
-            return .error("unknown strategy '\(strategyName)'; choose \(Strategies.names.joined(separator: ", "))")
-        }
-        let source = try standard.workspace.read(path)
-        let space = SearchSpace(try TunableSpace.parse(source: source, file: path))
-        guard space.size > 1 else {
-            return .error("\(path) declares no tunables; add lines like '// kiln:tunable BLOCK 32 16 64'")
-        }
-        var history: [Trial] = []
-        var lines: [String] = []
-        var best: (CandidateRecord, Double)?
-        let seed = state.settings?.seed ?? 1
-        while history.count < budget, let point = strategy.propose(space: space, history: history, seed: seed) {
-            if let remaining = exhaustedBudget() {
-                lines.append("stopped: the run's \(remaining) budget ran out")
-                break
-            }
-            let configuration = space.configuration(at: point)
-            let settings = configuration.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            let (record, result) = try await evaluate(
-                path: path,
-                settings: settings,
-                flagSet: configuration.flagSet,
-                shapes: nil
-            )
-            let score = result.correct ? result.geomeanSpeedup : nil
-            history.append(Trial(index: point, score: score))
-            lines.append(
-                "#\(record.id) \(configuration.label): "
-                    + (score.map { String(format: "%.2fx", $0) } ?? "\(result.verdict.rawValue)")
-            )
-            if let score, score > (best?.1 ?? 0) { best = (record, score) }
-        }
-        let head =
-            best.map { "best: #\($0.0.id) \($0.0.configuration.label) at " + String(format: "%.2fx", $0.1) }
-            ?? "no configuration was correct"
-        return ToolOutcome(
-            "\(head)\ntried \(history.count) of \(space.size) configurations (\(strategy.name)):\n"
-                + lines.joined(separator: "\n")
-        )
-    }
-
     private func probeTool() -> ToolOutcome {
         guard let machine = state.settings?.machine else { return .error("no machine profile") }
         return ToolOutcome(HarnessToolDefinitions.describe(machine))
     }
 
+    /// The best distinct candidates, each once, with how many times it was measured.
     func leaderboardText() -> String {
-        let rows = state.leaderboard.prefix(10).map { candidate in
-            "#\(candidate.record.id) \(candidate.record.design) \(candidate.record.file ?? "-") \(candidate.record.configuration.label): "
+        let rows = state.rankedCandidates.prefix(10).map { row in
+            let candidate = row.candidate
+            var line =
+                "#\(candidate.record.id) \(candidate.record.design) \(candidate.record.file ?? "-") \(candidate.record.configuration.label): "
                 + String(format: "%.2fx", candidate.result?.geomeanSpeedup ?? 0)
+            if row.evaluations > 1, let low = row.speedups.min(), let high = row.speedups.max() {
+                line +=
+                    low == high
+                    ? String(format: " (evaluated %d times, each %.2fx)", row.evaluations, low)
+                    : String(format: " (evaluated %d times: %.2f-%.2fx)", row.evaluations, low, high)
+            }
+            return line
         }
         return rows.isEmpty ? "(no correct full-suite evaluation yet)" : rows.joined(separator: "\n")
     }
 
-    /// An evaluation as the model sees it: the verdict and errors first, then per-shape figures.
-    static func describe(_ result: EvaluationResult, candidate: CandidateRecord, best: Double?) -> String {
-        var lines = ["candidate #\(candidate.id) (\(candidate.file ?? "?"), \(candidate.configuration.label))"]
-        if !result.correct {
-            lines.append("FAILED (\(result.verdict.rawValue)): \(result.failure ?? "")")
-            if result.verdict == .buildFailed { lines.append(ToolText.capped(result.buildLog, limit: 2500)) }
-        } else if let geomean = result.geomeanSpeedup {
-            lines.append(
-                String(format: "correct · geometric-mean speedup %.2fx", geomean)
-                    + (candidate.shapes != nil ? " on a partial suite (not ranked)" : "")
-                    + (best.map { String(format: " · best so far %.2fx", $0) } ?? "")
+    /// The budgets used and left, in one line, for the results of evaluate, tune and leaderboard. The
+    /// call being answered counts as a tool call already.
+    /// - Parameter now: the time to measure the wall time at.
+    /// - Returns: the line.
+    func budgetLine(now: Date = Date()) -> String {
+        let state = self.state
+        func part(_ used: Double, of limit: Double?, _ unit: String, format: String = "%.0f") -> String {
+            let usedText = String(format: format, used)
+            guard let limit else { return "\(unit) \(usedText) (no limit)" }
+            return
+                "\(unit) \(usedText) of \(String(format: format, limit)) (\(String(format: format, max(limit - used, 0))) left)"
+        }
+        var parts: [String] = []
+        let budgets = state.settings?.agent?.budgets
+        if state.settings?.agent != nil {
+            parts.append(part(Double(state.agent.toolCalls + 1), of: budgets?.toolCalls.map(Double.init), "tool calls"))
+        }
+        parts.append(
+            part(Double(state.finishedEvaluations), of: state.settings?.maxEvaluations.map(Double.init), "evaluations")
+        )
+        parts.append(
+            part(
+                state.elapsed(now: now) / 60,
+                of: state.settings?.maxSeconds.map { $0 / 60 },
+                "minutes",
+                format: "%.1f"
             )
-        }
-        for shape in result.shapes {
-            var line = "\(shape.name): "
-            if shape.correct == false {
-                line += "WRONG: \(shape.failure ?? "")"
-            } else if let speedup = shape.speedup {
-                line += String(
-                    format:
-                        "%.2fx (IQR %.2f-%.2f) baseline %.3g ms, candidate %.3g ms, %.1f GFLOP/s, %.1f%% of peak, max err %.1e",
-                    speedup,
-                    shape.speedupLow ?? 0,
-                    shape.speedupHigh ?? 0,
-                    (shape.baselineSeconds ?? 0) * 1e3,
-                    (shape.candidateSeconds ?? 0) * 1e3,
-                    shape.gflops ?? 0,
-                    (shape.fractionOfPeak ?? 0) * 100,
-                    shape.maxAbsError ?? 0
-                )
-            } else {
-                line += shape.correct == true ? "correct" : "not reached"
+        )
+        if state.settings?.agent != nil {
+            let tokens = state.agent.inputTokens + state.agent.outputTokens
+            parts.append(part(Double(tokens), of: budgets?.tokens.map(Double.init), "tokens"))
+            if budgets?.dollars != nil || state.settings?.agent?.prices != nil {
+                parts.append(part(state.agent.cost, of: budgets?.dollars, "dollars", format: "%.2f"))
             }
-            lines.append(line)
         }
-        return lines.joined(separator: "\n")
+        return "budget: " + parts.joined(separator: " · ")
     }
 }

@@ -11,7 +11,7 @@ package enum HarnessToolDefinitions {
     package static let evaluate = ToolDefinition(
         name: "evaluate",
         description:
-            "Build a candidate C file of the workspace, check it against the hidden oracle on fresh inputs and time it against the baseline on the suite (or some suite shapes). Returns errors first, then per-shape speedups.",
+            "Build a candidate C file of the workspace, check it against the hidden oracle on fresh inputs and time it against the baseline on the suite (or some suite shapes). Returns errors first, then per-shape speedups, then the budgets used and left. An identical earlier evaluation (same source, configuration and shapes) is answered from the cache unless fresh is true; repeat N runs N fresh evaluations and reports each geometric mean and their spread. Every evaluation counts against the evaluation budget (a cached one too; repeat N counts N).",
         parameters: [
             "type": "object",
             "properties": [
@@ -22,6 +22,11 @@ package enum HarnessToolDefinitions {
                     "type": "array", "items": ["type": "string"],
                     "description": "suite shape names (default all; partial evaluations are not ranked)",
                 ],
+                "fresh": ["type": "boolean", "description": "measure again even when the cache holds this evaluation"],
+                "repeat": [
+                    "type": "integer",
+                    "description": "1-10 fresh evaluations of the same candidate, to see how much the figures vary",
+                ],
             ],
             "required": ["path"],
         ]
@@ -31,7 +36,7 @@ package enum HarnessToolDefinitions {
     package static let tune = ToolDefinition(
         name: "tune",
         description:
-            "Search the tunables a candidate declares (// kiln:tunable, // kiln:flags) with Kiln's tuner, spending up to `budget` evaluations; returns the best configuration.",
+            "Search the tunables a candidate declares (// kiln:tunable, // kiln:flags) with Kiln's tuner, spending up to `budget` evaluations (each configuration tried counts as one evaluation); returns every configuration's speedup or why it failed, the best one's per-shape figures, and the budgets used and left.",
         parameters: [
             "type": "object",
             "properties": [
@@ -53,7 +58,8 @@ package enum HarnessToolDefinitions {
     /// The best correct candidates.
     package static let leaderboard = ToolDefinition(
         name: "leaderboard",
-        description: "The best correct candidates so far (full-suite evaluations).",
+        description:
+            "The best correct candidates so far (full-suite evaluations), each distinct candidate once with how many times it was measured, and the budgets used and left.",
         parameters: ["type": "object", "properties": [:]]
     )
 

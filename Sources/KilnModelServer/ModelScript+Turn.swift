@@ -172,6 +172,9 @@ extension ModelScript {
             if let limit = expectation?.maximumMessageCount, limit < 0 {
                 problems.append("expect.message_count_at_most: must not be negative")
             }
+            if expectation?.absentText?.isEmpty == true {
+                problems.append("expect.request_lacks: must not be empty (every request contains the empty text)")
+            }
             for (index, call) in toolCalls.enumerated() {
                 problems += call.problems.map { "tool_calls[\(index)].\($0)" }
             }
@@ -189,6 +192,9 @@ extension ModelScript {
         package var offeredTool: String?
         /// The most messages the request may hold (`message_count_at_most`).
         package var maximumMessageCount: Int?
+        /// Text no message of the request may contain anywhere: contents, tool results, tool-call
+        /// arguments (`request_lacks`).
+        package var absentText: String?
 
         /// Creates an expectation.
         /// - Parameters:
@@ -196,16 +202,19 @@ extension ModelScript {
         ///   - toolResultContains: text some tool result must contain.
         ///   - offeredTool: a tool the request must offer.
         ///   - maximumMessageCount: the most messages the request may hold.
+        ///   - absentText: text no message of the request may contain.
         package init(
             lastMessageContains: String? = nil,
             toolResultContains: String? = nil,
             offeredTool: String? = nil,
-            maximumMessageCount: Int? = nil
+            maximumMessageCount: Int? = nil,
+            absentText: String? = nil
         ) {
             self.lastMessageContains = lastMessageContains
             self.toolResultContains = toolResultContains
             self.offeredTool = offeredTool
             self.maximumMessageCount = maximumMessageCount
+            self.absentText = absentText
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
@@ -213,6 +222,7 @@ extension ModelScript {
             case toolResultContains = "tool_result_contains"
             case offeredTool = "has_tool"
             case maximumMessageCount = "message_count_at_most"
+            case absentText = "request_lacks"
         }
 
         package init(from decoder: any Decoder) throws {
@@ -222,6 +232,7 @@ extension ModelScript {
             self.toolResultContains = try container.decodeIfPresent(String.self, forKey: .toolResultContains)
             self.offeredTool = try container.decodeIfPresent(String.self, forKey: .offeredTool)
             self.maximumMessageCount = try container.decodeIfPresent(Int.self, forKey: .maximumMessageCount)
+            self.absentText = try container.decodeIfPresent(String.self, forKey: .absentText)
         }
     }
 

@@ -99,7 +99,28 @@ struct ReceivedRequest: Sendable {
         if let limit = expectation.maximumMessageCount, messages.count > limit {
             found.append("turn \(turn): expected at most \(limit) messages, but the request has \(messages.count)")
         }
+        if let unwanted = expectation.absentText,
+            let index = messages.firstIndex(where: { Self.strings(in: $0).contains { $0.contains(unwanted) } })
+        {
+            let role = messages[index]["role"]?.string ?? "?"
+            found.append(
+                "turn \(turn): expected no message to contain \(Self.quote(unwanted)), but message \(index + 1) (\(role)) does"
+            )
+        }
         return found
+    }
+
+    /// Every string in a JSON value, and in the JSON text a string holds (tool-call arguments are JSON
+    /// sent as a string): what a message says, wherever it says it.
+    static func strings(in value: JSONValue) -> [String] {
+        switch value {
+        case .string(let text):
+            guard text.hasPrefix("{") || text.hasPrefix("["), let inner = JSONValue.parse(text) else { return [text] }
+            return [text] + strings(in: inner)
+        case .array(let items): return items.flatMap(strings(in:))
+        case .object(let fields): return fields.values.flatMap(strings(in:))
+        default: return []
+        }
     }
 
     /// Where a forbidden secret appears outside the headers that carry keys (`Authorization`,

@@ -18,8 +18,18 @@ package final class Ledger: Sendable {
 
     private struct Inner {
         var state: RunState
-        /// Time spent inside the evaluator during this part of the run.
-        var evaluating: Duration = .zero
+        /// Time spent, during this part of the run, in each kind of work that is not Kiln's own.
+        var spent: [TimeSpent: Duration] = [:]
+    }
+
+    /// Kinds of work a part of the run spends its time on besides Kiln's own bookkeeping.
+    package enum TimeSpent: Sendable, Hashable {
+        /// Inside the evaluator (builds, checks, timing; held-out checks).
+        case evaluating
+        /// Waiting for the model: requests, retries and their back-off, compaction summaries.
+        case model
+        /// Running the model's workspace tools: files, the sandboxed shell, notes.
+        case tools
     }
 
     /// Creates a ledger over a journal and the state folded from it.
@@ -41,12 +51,16 @@ package final class Ledger: Sendable {
     /// The run's state now.
     package var state: RunState { inner.withLock { $0.state } }
 
-    /// This part's wall time and time inside evaluations, for the bookkeeping line.
+    /// This part's wall time and where it went, for the bookkeeping line.
     package var partFinished: RunProgress {
-        let evaluating = inner.withLock { $0.evaluating }
+        let spent = inner.withLock { $0.spent }
         return .partFinished(
-            wallSeconds: (ContinuousClock.now - partStart).inSeconds,
-            evaluationSeconds: evaluating.inSeconds
+            PartTimes(
+                wallSeconds: (ContinuousClock.now - partStart).inSeconds,
+                evaluationSeconds: (spent[.evaluating] ?? .zero).inSeconds,
+                modelSeconds: (spent[.model] ?? .zero).inSeconds,
+                toolSeconds: (spent[.tools] ?? .zero).inSeconds
+            )
         )
     }
 
@@ -60,17 +74,22 @@ package final class Ledger: Sendable {
         }
     }
 
-    /// Runs an evaluation (or any work inside the evaluator), adding its duration to this part's
-    /// evaluation time.
-    /// - Parameter body: the work.
+    /// Runs work that is not Kiln's own bookkeeping (an evaluation, a model request, a workspace tool),
+    /// adding its duration to this part's time of that kind.
+    /// - Parameters:
+    ///   - kind: what the work is; default an evaluation.
+    ///   - body: the work.
     /// - Returns: what it returns.
     /// - Throws: what it throws.
-    package func timing<T>(_ body: () async throws -> T) async rethrows -> T {
+    package func timing<T, E: Error>(
+        _ kind: TimeSpent = .evaluating,
+        _ body: () async throws(E) -> T
+    ) async throws(E) -> T {
         let clock = ContinuousClock()
         let start = clock.now
         defer {
             let spent = clock.now - start
-            inner.withLock { $0.evaluating += spent }
+            inner.withLock { $0.spent[kind, default: .zero] += spent }
         }
         return try await body()
     }

@@ -35,9 +35,39 @@ package enum RunProgress: Sendable {
     case checkingHeldout(candidate: Int)
     /// A tool call of the model finished.
     case toolFinished(name: String, summary: String, state: RunState)
-    /// This process's part of the run ended: its wall time and the time spent inside evaluations,
-    /// seconds. The rest is the run's own bookkeeping (journal, tuner, progress).
-    case partFinished(wallSeconds: Double, evaluationSeconds: Double)
+    /// This process's part of the run ended: its wall time and where it went.
+    case partFinished(PartTimes)
+}
+
+/// Where one part of a run (one process's) spent its wall time, seconds. What is left after
+/// evaluations, the model and the workspace tools is Kiln's own bookkeeping (journal, tuner, progress).
+package struct PartTimes: Sendable, Hashable {
+    /// The part's wall time.
+    package var wallSeconds: Double
+    /// Inside the evaluator.
+    package var evaluationSeconds: Double
+    /// Waiting for the model (agent runs): requests, retries, compaction summaries.
+    package var modelSeconds: Double
+    /// Running the model's workspace tools (agent runs): files, the shell, notes.
+    package var toolSeconds: Double
+
+    /// Creates the times.
+    /// - Parameters:
+    ///   - wallSeconds: the part's wall time.
+    ///   - evaluationSeconds: inside the evaluator.
+    ///   - modelSeconds: waiting for the model.
+    ///   - toolSeconds: running workspace tools.
+    package init(wallSeconds: Double, evaluationSeconds: Double, modelSeconds: Double = 0, toolSeconds: Double = 0) {
+        self.wallSeconds = wallSeconds
+        self.evaluationSeconds = evaluationSeconds
+        self.modelSeconds = modelSeconds
+        self.toolSeconds = toolSeconds
+    }
+
+    /// Kiln's own time: the wall time less evaluations, the model and the tools.
+    package var bookkeepingSeconds: Double {
+        max(wallSeconds - evaluationSeconds - modelSeconds - toolSeconds, 0)
+    }
 }
 
 /// Runs the tuner over a task's seed designs, journaling every step, until a budget runs out, the

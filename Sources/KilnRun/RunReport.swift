@@ -106,18 +106,22 @@ package struct RunReport: Sendable {
         out.append("")
         out.append("## Leaderboard")
         out.append("")
-        out.append("| rank | candidate | design | configuration | speedup |")
-        out.append("| ---: | ---: | --- | --- | ---: |")
-        for (rank, candidate) in state.leaderboard.prefix(10).enumerated() {
+        out.append("| rank | candidate | design | configuration | speedup | evaluated |")
+        out.append("| ---: | ---: | --- | --- | ---: | --- |")
+        for (rank, row) in state.rankedCandidates.prefix(10).enumerated() {
+            let candidate = row.candidate
             out.append(
-                "| \(rank + 1) | #\(candidate.record.id) | \(candidate.record.design) | \(candidate.record.configuration.label) | \(candidate.result?.speedupLabel ?? "-") |"
+                "| \(rank + 1) | #\(candidate.record.id) | \(candidate.record.design) | \(candidate.record.configuration.label) | \(candidate.result?.speedupLabel ?? "-") | \(timesEvaluated(row)) |"
             )
         }
         out.append("")
-        out.append("## Search space explored")
-        out.append("")
-        for line in explored() { out.append("- \(line)") }
-        out.append("")
+        let explored = explored()
+        if !explored.lines.isEmpty {
+            out.append("## \(explored.title)")
+            out.append("")
+            for line in explored.lines { out.append("- \(line)") }
+            out.append("")
+        }
         return out.joined(separator: "\n")
     }
 
@@ -203,15 +207,19 @@ package struct RunReport: Sendable {
             }
         }
         body +=
-            "<h2>Leaderboard</h2><table><tr><th>rank</th><th>candidate</th><th>design</th><th class=\"l\">configuration</th><th>speedup</th></tr>"
-        for (rank, candidate) in state.leaderboard.prefix(10).enumerated() {
+            "<h2>Leaderboard</h2><table><tr><th>rank</th><th>candidate</th><th>design</th><th class=\"l\">configuration</th><th>speedup</th><th class=\"l\">evaluated</th></tr>"
+        for (rank, row) in state.rankedCandidates.prefix(10).enumerated() {
+            let candidate = row.candidate
             body +=
-                "<tr><td>\(rank + 1)</td><td>#\(candidate.record.id)</td><td>\(esc(candidate.record.design))</td><td class=\"mono\">\(esc(candidate.record.configuration.label))</td><td>\(fixed(candidate.result?.geomeanSpeedup ?? 0))x</td></tr>"
+                "<tr><td>\(rank + 1)</td><td>#\(candidate.record.id)</td><td>\(esc(candidate.record.design))</td><td class=\"mono\">\(esc(candidate.record.configuration.label))</td><td>\(fixed(candidate.result?.geomeanSpeedup ?? 0))x</td><td class=\"l\">\(esc(timesEvaluated(row)))</td></tr>"
         }
         body += "</table>"
-        body += "<h2>Search space explored</h2><ul>"
-        for line in explored() { body += "<li>\(esc(line))</li>" }
-        body += "</ul>"
+        let explored = explored()
+        if !explored.lines.isEmpty {
+            body += "<h2>\(esc(explored.title))</h2><ul>"
+            for line in explored.lines { body += "<li>\(esc(line))</li>" }
+            body += "</ul>"
+        }
         if let machine = settings?.machine {
             body +=
                 "<h2>Machine</h2><p>\(esc(machine.cpuModel)) · \(machine.threads) threads · measured fp32 peak \(String(format: "%.0f", machine.peakGflopsAll)) GFLOP/s (\(String(format: "%.0f", machine.peakGflops1)) on one core) · triad \(String(format: "%.1f", machine.bandwidthGbsAll)) GB/s</p>"
@@ -251,21 +259,48 @@ package struct RunReport: Sendable {
 
     // MARK: - Pieces
 
-    private func explored() -> [String] {
-        guard let settings else { return [] }
-        return settings.designs.map { design in
-            let mine = evaluated.filter { $0.record.design == design.name }
-            let correct = mine.count { $0.result?.correct == true }
+    /// What the run explored: per seed design, its configurations (tuner runs); per design track, its
+    /// candidates (runs whose candidates are proposed, such as agent and MCP runs). No lines when nothing
+    /// was evaluated.
+    private func explored() -> (title: String, lines: [String]) {
+        guard let settings else { return ("", []) }
+        func failures(_ candidates: [RunState.Candidate]) -> String {
             var failures: [String: Int] = [:]
-            for candidate in mine where candidate.result?.correct == false {
+            for candidate in candidates where candidate.result?.correct == false {
                 failures[candidate.result?.verdict.rawValue ?? "?", default: 0] += 1
             }
-            let failureText = failures.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(
-                separator: ", "
-            )
-            return
-                "\(design.name): \(mine.count) of \(design.spaceSize) configurations evaluated, \(correct) correct\(failureText.isEmpty ? "" : ", \(failureText)")"
+            return failures.sorted { $0.key < $1.key }.map { ", \($0.value) \($0.key)" }.joined()
         }
+        guard settings.designs.isEmpty else {
+            let lines = settings.designs.map { design in
+                let mine = evaluated.filter { $0.record.design == design.name }
+                let correct = mine.count { $0.result?.correct == true }
+                return
+                    "\(design.name): \(mine.count) of \(design.spaceSize) configurations evaluated, \(correct) correct\(failures(mine))"
+            }
+            return ("Search space explored", lines)
+        }
+        var designs: [String] = []
+        for candidate in evaluated where !designs.contains(candidate.record.design) {
+            designs.append(candidate.record.design)
+        }
+        let lines = designs.map { design in
+            let mine = evaluated.filter { $0.record.design == design }
+            let correct = mine.count { $0.result?.correct == true }
+            let partial = mine.count { $0.record.shapes != nil }
+            let sources = Set(mine.compactMap(\.record.source)).count
+            return
+                "\(design): \(mine.count) evaluation\(mine.count == 1 ? "" : "s") of \(sources) distinct source\(sources == 1 ? "" : "s"), \(correct) correct\(failures(mine))\(partial > 0 ? ", \(partial) on part of the suite (not ranked)" : "")"
+        }
+        return ("Design tracks explored", lines)
+    }
+
+    /// How many times a leaderboard row's candidate was evaluated on the full suite, and the spread.
+    private func timesEvaluated(_ row: RunState.RankedCandidate) -> String {
+        guard row.evaluations > 1, let low = row.speedups.min(), let high = row.speedups.max() else { return "once" }
+        return low == high
+            ? "\(row.evaluations) times (each \(fixed(low))x)"
+            : "\(row.evaluations) times (\(fixed(low))-\(fixed(high))x)"
     }
 
     private func heldoutText(_ candidate: RunState.Candidate) -> String {

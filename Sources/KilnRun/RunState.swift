@@ -1,6 +1,7 @@
 package import Foundation
 package import KilnAgent
 package import KilnHarness
+import KilnTask
 
 /// A run's state: a fold over its journal.
 package struct RunState: Sendable {
@@ -124,16 +125,57 @@ package struct RunState: Sendable {
     /// Model requests that got an answer or a retried failure: turns a scripted model already served.
     package var answeredModelRequests = 0
 
-    /// Correct candidates, best first.
-    package var leaderboard: [Candidate] {
-        // Ranked by (speedup, id) pairs, so that a long run's candidates are not copied to sort them.
-        let ranked = order.compactMap { id -> (id: Int, speedup: Double)? in
+    /// Correct full-suite candidates, best first, each distinct candidate once (see ``rankedCandidates``).
+    package var leaderboard: [Candidate] { rankedCandidates.map(\.candidate) }
+
+    /// One row of the leaderboard: a distinct candidate (the same source, or the same design, at the same
+    /// configuration) with its best correct full-suite evaluation, and every correct full-suite speedup it
+    /// was measured at (a cached duplicate, a fresh re-run, a repeat), in order.
+    package struct RankedCandidate: Sendable {
+        /// The candidate whose evaluation was the fastest.
+        package var candidate: Candidate
+        /// The geometric-mean speedups of all its correct full-suite evaluations, in order.
+        package var speedups: [Double]
+
+        /// How many times it was evaluated on the full suite, correct.
+        package var evaluations: Int { speedups.count }
+    }
+
+    /// Correct full-suite candidates, best first, each distinct candidate once.
+    package var rankedCandidates: [RankedCandidate] {
+        struct Key: Hashable {
+            var source: String?
+            var design: String
+            var configuration: TunableConfiguration
+        }
+        var rows: [RankedCandidate] = []
+        var rowOfKey: [Key: Int] = [:]
+        for id in order {
             guard let candidate = candidates[id], let result = candidate.result, result.correct,
                 candidate.record.shapes == nil
-            else { return nil }
-            return (id, result.geomeanSpeedup ?? 0)
+            else { continue }
+            let speedup = result.geomeanSpeedup ?? 0
+            // Agent candidates are their source (whatever the track); tuner candidates their design's point.
+            let key = Key(
+                source: candidate.record.source,
+                design: candidate.record.source == nil ? candidate.record.design : "",
+                configuration: candidate.record.configuration
+            )
+            if let row = rowOfKey[key] {
+                rows[row].speedups.append(speedup)
+                if speedup > rows[row].candidate.result?.geomeanSpeedup ?? 0 { rows[row].candidate = candidate }
+            } else {
+                rowOfKey[key] = rows.count
+                rows.append(RankedCandidate(candidate: candidate, speedups: [speedup]))
+            }
         }
-        return ranked.sorted { $0.speedup > $1.speedup }.compactMap { candidates[$0.id] }
+        // Stable: among equal speedups the earlier candidate ranks first.
+        return rows.enumerated().sorted { lhs, rhs in
+            let (a, b) = (
+                lhs.element.candidate.result?.geomeanSpeedup ?? 0, rhs.element.candidate.result?.geomeanSpeedup ?? 0
+            )
+            return a != b ? a > b : lhs.offset < rhs.offset
+        }.map(\.element)
     }
 }
 

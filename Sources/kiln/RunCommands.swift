@@ -103,7 +103,12 @@ struct RunCommand: AsyncParsableCommand {
         if let agent = try modelOptions.resolve() {
             let evaluatesSeed = !modelOptions.noSeedEvaluation
             let environment = ProcessInfo.processInfo.environment
-            let (id, state) = try await AgentModel.with(agent, answeredTurns: 0, environment: environment) { model in
+            let (id, state) = try await AgentModel.with(
+                agent,
+                answeredTurns: 0,
+                environment: environment,
+                onViolation: RunPrinter.scriptViolation
+            ) { model in
                 try await RunSupervisor.supervise { progress in
                     try await orchestrator.startAgent(
                         task: task,
@@ -149,8 +154,12 @@ struct ResumeCommand: AsyncParsableCommand {
             let journal = try Journal(url: runs.store.journalURL(of: runID), readOnly: true)
             let answered = RunState(entries: try journal.entries()).answeredModelRequests
             let environment = ProcessInfo.processInfo.environment
-            let (id, state) = try await AgentModel.with(agent, answeredTurns: answered, environment: environment) {
-                model in
+            let (id, state) = try await AgentModel.with(
+                agent,
+                answeredTurns: answered,
+                environment: environment,
+                onViolation: RunPrinter.scriptViolation
+            ) { model in
                 try await RunSupervisor.supervise { progress in
                     try await orchestrator.resumeAgent(runID, model: model, progress: progress)
                 }

@@ -36,18 +36,31 @@ enum RunPrinter {
                 RunPrinter.line(state)
                 + " · calls \(state.agent.toolCalls) · \(name): \(summary.split(separator: "\n").first ?? "")"
             if Terminal.isInteractive { Terminal.progress(String(line.prefix(160))) } else { Terminal.status(line) }
-        case .partFinished(let wall, let evaluating):
+        case .partFinished(let times):
             Terminal.clearProgress()
-            guard wall > 0 else { return }
-            Terminal.status(
-                String(
-                    format: "bookkeeping (journal, tuner, progress): %.2f s of %.1f s wall time (%.2f%%)",
-                    max(wall - evaluating, 0),
-                    wall,
-                    max(wall - evaluating, 0) / wall * 100
-                )
-            )
+            if let line = bookkeeping(times) { Terminal.status(line) }
         }
+    }
+
+    /// The closing line of a part of a run: Kiln's own time, apart from evaluations and, in agent runs,
+    /// the model and the workspace tools; nil for a part that took no time.
+    static func bookkeeping(_ times: PartTimes) -> String? {
+        guard times.wallSeconds > 0 else { return nil }
+        var others = [String(format: "evaluations %.1f s", times.evaluationSeconds)]
+        if times.modelSeconds > 0 { others.append(String(format: "waiting for the model %.1f s", times.modelSeconds)) }
+        if times.toolSeconds > 0 { others.append(String(format: "shell and file tools %.1f s", times.toolSeconds)) }
+        return String(
+            format: "bookkeeping (journal, tuner, progress): %.2f s of %.1f s wall time (%.2f%%); ",
+            times.bookkeepingSeconds,
+            times.wallSeconds,
+            times.bookkeepingSeconds / times.wallSeconds * 100
+        ) + others.joined(separator: ", ")
+    }
+
+    /// A scripted model's request that did not meet its script (`--model scripted:FILE`).
+    @Sendable static func scriptViolation(_ violation: String) {
+        Terminal.clearProgress()
+        Terminal.status("scripted model: \(violation)")
     }
 
     static func line(_ state: RunState) -> String {

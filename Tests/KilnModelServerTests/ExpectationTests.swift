@@ -54,6 +54,45 @@ import Testing
         #expect(server.violations.isEmpty)
     }
 
+    @Test("request_lacks finds text in any message, a tool call's JSON arguments included, on either protocol")
+    func absentText() async throws {
+        let body = "float v = x * 2.0f; /* BODY_7e1 */"
+        let written = ChatRequest(
+            messages: TestModels.opening.messages + [
+                .assistant(
+                    text: "",
+                    toolCalls: [
+                        .init(
+                            id: "call_1",
+                            name: "write_file",
+                            arguments: JSONValue.object(["path": "k.c", "content": .string(body)]).text
+                        )
+                    ]
+                ),
+                .tool(callID: "call_1", name: "write_file", content: "wrote k.c"),
+            ],
+            tools: TestModels.tools
+        )
+        let lacks = ModelScript.Expectation(absentText: "BODY_7e1")
+        let script = ModelScript(turns: [
+            .init(text: "one", expectation: lacks), .init(text: "two", expectation: lacks),
+            .init(text: "three", expectation: lacks),
+        ])
+        let server = ScriptedModelServer(script: script)
+        try await server.withRunning { baseURL in
+            _ = try await TestModels.openAI(baseURL, streaming: false).complete(TestModels.opening)
+            #expect(server.violations.isEmpty)
+            _ = try await TestModels.openAI(baseURL, streaming: false).complete(written)
+            _ = try await TestModels.anthropic(baseURL).complete(written)
+        }
+        let violations = server.violations
+        #expect(violations.count == 2, "\(violations)")
+        #expect(violations.first?.hasPrefix("turn 2: expected no message to contain \"BODY_7e1\"") == true)
+        #expect(violations.first?.contains("(assistant)") == true)
+        #expect(violations.last?.hasPrefix("turn 3: ") == true)
+        #expect(ModelScript(turns: [.init(expectation: .init(absentText: ""))]).problems.count == 1)
+    }
+
     @Test("a forbidden secret in a body is recorded without quoting it; in the key header it is fine")
     func forbiddenSecrets() async throws {
         let script = ModelScript(turns: [.init(text: "one"), .init(text: "two")])

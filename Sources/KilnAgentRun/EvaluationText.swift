@@ -1,0 +1,143 @@
+import Foundation
+import KilnAgent
+import KilnHarness
+import KilnRun
+import KilnTask
+
+/// Evaluations as the model reads them: the verdict and errors first, then one line per shape.
+enum EvaluationText {
+    /// An evaluation: the candidate, the verdict (once), whether the cache answered, and per-shape figures.
+    /// - Parameters:
+    ///   - result: the result.
+    ///   - candidate: the candidate.
+    ///   - best: the best full-suite speedup so far.
+    /// - Returns: the text.
+    static func describe(_ result: EvaluationResult, candidate: CandidateRecord, best: Double?) -> String {
+        var lines = ["candidate #\(candidate.id) (\(candidate.file ?? "?"), \(candidate.configuration.label))"]
+        if !result.correct {
+            lines += failure(result)
+        } else if let geomean = result.geomeanSpeedup {
+            lines.append(
+                String(format: "correct · geometric-mean speedup %.2fx", geomean)
+                    + (candidate.shapes != nil ? " on a partial suite (not ranked)" : "")
+                    + (best.map { String(format: " · best so far %.2fx", $0) } ?? "")
+            )
+        }
+        if result.isCached {
+            lines.append(
+                "(the cached result of an identical earlier evaluation; evaluate with fresh: true measures it again)"
+            )
+        }
+        lines += result.shapes.map(shapeLine)
+        return lines.joined(separator: "\n")
+    }
+
+    /// The verdict of a failed evaluation and, for a build that failed, the compiler's output: each said
+    /// once (the failure line is the first error of the log, which follows in full when it adds to it).
+    static func failure(_ result: EvaluationResult) -> [String] {
+        let reason = result.failure ?? ""
+        var lines = ["FAILED (\(result.verdict.rawValue)): \(reason)"]
+        if result.verdict == .buildFailed {
+            let log = result.buildLog.trimmingCharacters(in: .whitespacesAndNewlines)
+            let rest = log.replacingOccurrences(of: reason, with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if !rest.isEmpty {
+                if log.contains(reason), !reason.isEmpty {
+                    lines[0] = "FAILED (\(result.verdict.rawValue)); the compiler said:"
+                }
+                lines.append(ToolText.capped(log, limit: 2500))
+            }
+        }
+        return lines
+    }
+
+    /// One shape: WRONG and why, or the speedup with its spread, times, rates and error.
+    static func shapeLine(_ shape: ShapeResult) -> String {
+        var line = "\(shape.name): "
+        if shape.correct == false {
+            line += "WRONG: \(shape.failure ?? "")"
+        } else if let speedup = shape.speedup {
+            line += String(
+                format:
+                    "%.2fx (IQR %.2f-%.2f) baseline %.3g ms, candidate %.3g ms, %.1f GFLOP/s, %.1f%% of peak, %.3g GB/s",
+                speedup,
+                shape.speedupLow ?? 0,
+                shape.speedupHigh ?? 0,
+                (shape.baselineSeconds ?? 0) * 1e3,
+                (shape.candidateSeconds ?? 0) * 1e3,
+                shape.gflops ?? 0,
+                (shape.fractionOfPeak ?? 0) * 100,
+                gigabytesPerSecond(shape.bytes, seconds: shape.candidateSeconds) ?? 0
+            )
+            if let roofline = rooflineText(shape) { line += ", " + roofline }
+            line += String(format: ", max err %.1e", shape.maxAbsError ?? 0)
+            if shape.isNoisy { line += " (noisy)" }
+        } else {
+            line += shape.correct == true ? "correct" : "not reached"
+        }
+        return line
+    }
+
+    /// GB/s at the minimum bytes a call moves.
+    static func gigabytesPerSecond(_ bytes: Double, seconds: Double?) -> Double? {
+        guard let seconds, seconds > 0, bytes > 0 else { return nil }
+        return bytes / seconds / 1e9
+    }
+
+    /// The place for a shape's fraction of its roofline bound (the lower of compute peak and bandwidth x
+    /// arithmetic intensity), in evaluate results and the prompt's starting point. The harness is adding
+    /// `ShapeResult.fractionOfRoofline` (issue 12, item 4); until it does there is nothing true to say.
+    /// When it lands: `shape.fractionOfRoofline.map { String(format: "%.0f%% of roofline", $0 * 100) }`.
+    static func rooflineText(_ shape: ShapeResult) -> String? {
+        nil
+    }
+
+    /// The fewest timed pairs whose interquartile range says something about noise.
+    static let pairsForNoise = 4
+
+    /// The IQR of each shape's per-pair speedup ratios relative to its median: how much two measurements
+    /// of the same candidate can differ; over the shapes timed with at least ``pairsForNoise`` pairs.
+    /// Nil when no shape was.
+    static func noise(_ result: EvaluationResult) -> (low: Double, median: Double, high: Double)? {
+        let spreads = result.shapes.compactMap { shape -> Double? in
+            guard shape.pairs >= pairsForNoise, let speedup = shape.speedup, speedup > 0, let low = shape.speedupLow,
+                let high = shape.speedupHigh
+            else { return nil }
+            return (high - low) / speedup
+        }
+        .sorted()
+        guard let low = spreads.first, let high = spreads.last else { return nil }
+        return (low, spreads[spreads.count / 2], high)
+    }
+
+    /// A percentage with one decimal under 10%, whole above.
+    static func percent(_ fraction: Double) -> String {
+        String(format: fraction < 0.1 ? "%.1f%%" : "%.0f%%", fraction * 100)
+    }
+
+    /// Fresh repeats of one candidate: each geometric mean, their median and spread, and each shape's
+    /// speedups across the repeats.
+    /// - Parameter results: the repeats' results, in order (all correct).
+    /// - Returns: the lines.
+    static func repeats(_ results: [EvaluationResult]) -> [String] {
+        let geomeans = results.compactMap(\.geomeanSpeedup)
+        let sorted = geomeans.sorted()
+        guard let low = sorted.first, let high = sorted.last else { return [] }
+        let median = sorted[sorted.count / 2]
+        var lines = [
+            "\(results.count) fresh evaluations: geometric means "
+                + geomeans.map { String(format: "%.2fx", $0) }.joined(separator: ", ")
+                + String(
+                    format: "; median %.2fx, range %.2f-%.2fx (%.1f%% of the median)",
+                    median,
+                    low,
+                    high,
+                    median > 0 ? (high - low) / median * 100 : 0
+                )
+        ]
+        for (index, shape) in (results.first?.shapes ?? []).enumerated() {
+            let speedups = results.compactMap { $0.shapes.count > index ? $0.shapes[index].speedup : nil }
+            lines.append("\(shape.name): " + speedups.map { String(format: "%.2fx", $0) }.joined(separator: ", "))
+        }
+        return lines
+    }
+}
