@@ -14,34 +14,51 @@ enum AgentPrompt {
     ///   - startingPoint: the seed's evaluation as ``startingPoint(_:path:machine:)`` words it; nil when
     ///     none was made.
     /// - Returns: the prompt.
-    static func system(task: KernelTask, settings: RunSettings, startingPoint: String?) -> String {
+    static func system(task: KernelTask, settings: RunSettings, startingPoint: String?, target: BackendTarget? = nil)
+        -> String
+    {
         let header = (try? String(contentsOf: task.url(of: task.header), encoding: .utf8)) ?? ""
         let shapes = task.suite.map { "- \($0.name): \($0.summary)" }.joined(separator: "\n")
         let machine = settings.machine
+        let isC = task.backend == .c
+        let baseline =
+            isC
+            ? "a straightforward implementation built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")), on one thread. Candidates default to \(task.build.flags.joined(separator: " ")); OpenMP is available."
+            : "the task's reference Triton implementation."
+        let device =
+            isC
+            ? "\(machine.cpuModel), \(machine.simd), \(machine.threads) threads; fp32 FMA peak \(Int(machine.peakGflops1)) GFLOP/s on one core, \(Int(machine.peakGflopsAll)) on all; STREAM triad memory bandwidth \(String(format: "%.1f", machine.bandwidthGbs1)) GB/s on one thread, \(String(format: "%.1f", machine.bandwidthGbsAll)) on all; L1d \(machine.l1dBytes >> 10) KiB, L2 \(machine.l2Bytes >> 10) KiB, L3 \(machine.l3Bytes >> 20) MiB."
+            : "\(target?.device ?? "the task's device")\(target?.timingUnavailable.map { ": \($0). Every evaluation here is correct or not; none is faster than another, so aim for a design that is correct on every shape and that you expect to be fast on a GPU." } ?? ".")"
+        let tolerances =
+            ([("", task.tolerance)] + task.tolerancesByDtype.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            .map { name, limits in
+                "\(name.isEmpty ? "" : "\(name) ")max abs \(limits.maxAbs), relative L2 \(limits.relL2)"
+            }
+            .joined(separator: "; ")
         return """
-            You are Kiln's kernel engineer. Your goal: an implementation of the C function `\(task.entryPoint)` that is correct and as fast as possible on this machine. Kiln scores a candidate by its speedup over the task's baseline: on each suite shape, the median of per-pair time ratios (baseline over candidate, timed interleaved on fresh inputs); overall, their geometric mean over the whole suite. At the end, the fastest full-suite candidates are checked on held-out shapes and the fastest that passes wins.
+            You are Kiln's kernel engineer. Your goal: an implementation of the \(isC ? "C" : "Triton (Python)") function `\(task.entryPoint)` that is correct and as fast as possible on this machine. Kiln scores a candidate by its speedup over the task's baseline: on each suite shape, the median of per-pair time ratios (baseline over candidate, timed interleaved on fresh inputs); overall, their geometric mean over the whole suite. At the end, the fastest full-suite candidates are checked on held-out shapes and the fastest that passes wins.
 
             ## Task: \(task.name)
             \(task.summary)
 
             The entry point (\(task.header), in your workspace):
-            ```c
+            ```\(isC ? "c" : "python")
             \(header)
             ```
 
             ## Suite (every full evaluation runs all of these)
             \(shapes)
-            Speedups are measured against the task's baseline (\(task.baseline)), a straightforward implementation built with \(task.build.compiler) \(task.build.baselineFlags.joined(separator: " ")), on one thread. Candidates default to \(task.build.flags.joined(separator: " ")); OpenMP is available.
+            Speedups are measured against the task's baseline (\(task.baseline)), \(baseline)
 
             ## Starting point
             \(startingPoint ?? "Not measured: no seed was evaluated before you began (evaluate one of seeds/ for the baseline's figures and the noise level).")
 
-            ## Machine (measured by Kiln)
-            \(machine.cpuModel), \(machine.simd), \(machine.threads) threads; fp32 FMA peak \(Int(machine.peakGflops1)) GFLOP/s on one core, \(Int(machine.peakGflopsAll)) on all; STREAM triad memory bandwidth \(String(format: "%.1f", machine.bandwidthGbs1)) GB/s on one thread, \(String(format: "%.1f", machine.bandwidthGbsAll)) on all; L1d \(machine.l1dBytes >> 10) KiB, L2 \(machine.l2Bytes >> 10) KiB, L3 \(machine.l3Bytes >> 20) MiB.
+            ## \(isC ? "Machine (measured by Kiln)" : "Device")
+            \(device)
 
             ## Rules
-            - A candidate is one C file in your workspace. Only `\(task.entryPoint)` may be a global symbol: make helpers and globals `static`. No constructors. Declare tunables as `// kiln:tunable NAME V1 V2 ...` (first is the default; used as -DNAME=V) and alternative flag sets as `// kiln:flags -O3 -march=native | ...`.
-            - `evaluate` checks a candidate against a hidden double-precision oracle on fresh random inputs (tolerance: max abs \(task.tolerance.maxAbs), relative L2 \(task.tolerance.relL2)) and times it interleaved with the baseline. You have no access to the oracle. \(task.heldout.isEmpty ? "This task has no held-out shapes, but" : "\(task.heldout.count) held-out shapes (other sizes) exist and are checked at the end:") do not specialise to the suite's sizes.
+            \(TaskBrief.rules(for: task).map { "- \($0)" }.joined(separator: "\n"))
+            - `evaluate` checks a candidate against a hidden double-precision oracle on fresh random inputs (tolerance: \(tolerances)) and times it interleaved with the baseline. You have no access to the oracle. \(task.heldout.isEmpty ? "This task has no held-out shapes, but" : "\(task.heldout.count) held-out shapes (other sizes) exist and are checked at the end:") do not specialise to the suite's sizes.
             - `tune` searches a candidate's declared tunables for you; spend your own calls on structural redesigns, and start each redesign with `new_track`.
             - Change part of a file with `edit_file`; `write_file` is for new files and rewrites, and the conversation keeps only its path, size and diff.
             - Keep notes with `notes`: they survive when the conversation is compacted.
@@ -87,7 +104,10 @@ enum AgentPrompt {
         if result.correct {
             lines.append(
                 "Kiln evaluated \(path) before you began: correct, "
-                    + String(format: "geometric-mean speedup %.2fx over the baseline.", result.geomeanSpeedup ?? 0)
+                    + (result.geomeanSpeedup.map {
+                        String(format: "geometric-mean speedup %.2fx over the baseline.", $0)
+                    }
+                        ?? "not timed (\(result.timingUnavailable ?? "correctness only")).")
             )
         } else {
             lines.append(

@@ -113,8 +113,9 @@ extension RunOrchestrator {
         // On a device that checks correctness only, the task's interpreter shapes are the suite.
         let loaded = task
         let task: KernelTask
+        let target: BackendTarget
         do {
-            task = try await evaluator.prepare(loaded).task
+            (task, target) = try await evaluator.prepare(loaded)
         } catch is CancellationError {
             return try interrupt(ledger, id: id)
         }
@@ -149,14 +150,23 @@ extension RunOrchestrator {
             try ledger.record(.trackStarted(name: "main", rationale: "the model's first design"))
             try ledger.record(
                 .agent(
-                    .message(.system(AgentPrompt.system(task: task, settings: settings, startingPoint: startingPoint)))
+                    .message(
+                        .system(
+                            AgentPrompt.system(
+                                task: task,
+                                settings: settings,
+                                startingPoint: startingPoint,
+                                target: target
+                            )
+                        )
+                    )
                 )
             )
             try ledger.record(
                 .agent(
                     .message(
                         .user(
-                            "Begin. Read the header and the seed design, plan, keep notes, and make the kernel as fast as you can. Your workspace:\n"
+                            "Begin. Read the \(task.backend == .c ? "header" : "signature file") and the seed design, plan, keep notes, and make the kernel as fast as you can. Your workspace:\n"
                                 + ((try? workspace.list("")) ?? "")
                         )
                     )

@@ -166,9 +166,12 @@ extension AgentRunContext {
         let source = try standard.workspace.read(path)
         let space = SearchSpace(try TunableSpace.parse(source: source, file: path))
         guard space.size > 1 else {
-            return .error("\(path) declares no tunables; add lines like '// kiln:tunable BLOCK 32 16 64'")
+            return .error(
+                "\(path) declares no tunables; add lines like '\(task.backend == .c ? "//" : "#") kiln:tunable BLOCK 32 16 64'"
+            )
         }
         var history: [Trial] = []
+        var untimed = 0
         var lines: [String] = []
         var best: (record: CandidateRecord, result: EvaluationResult, speedup: Double)?
         let seed = state.settings?.seed ?? 1
@@ -188,8 +191,10 @@ extension AgentRunContext {
             let score = result.correct ? result.geomeanSpeedup : nil
             history.append(Trial(index: point, score: score))
             let outcome =
-                score.map { String(format: "%.2fx", $0) }
-                ?? "\(result.verdict.rawValue): \(Self.oneLine(result.failure ?? "no reason given"))"
+                result.correct
+                ? result.speedupLabel
+                : "\(result.verdict.rawValue): \(Self.oneLine(result.failure ?? "no reason given"))"
+            if result.correct, score == nil { untimed += 1 }
             lines.append("#\(record.id) \(configuration.label): \(outcome)\(result.isCached ? " (cached)" : "")")
             if let score, score > (best?.speedup ?? 0) { best = (record, result, score) }
         }
@@ -197,7 +202,9 @@ extension AgentRunContext {
             best.map {
                 "best: #\($0.record.id) \($0.record.configuration.label) at " + String(format: "%.2fx", $0.speedup)
             }
-                ?? "no configuration was correct",
+                ?? (untimed > 0
+                    ? "\(untimed) configurations were correct, none timed (this device checks correctness only): nothing to rank"
+                    : "no configuration was correct"),
             "tried \(history.count) of \(space.size) configurations (\(strategy.name)):",
         ]
         text += lines

@@ -154,7 +154,7 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
             let candidate = row.candidate
             var line =
                 "#\(candidate.record.id) \(candidate.record.design) \(candidate.record.file ?? "-") \(candidate.record.configuration.label): "
-                + String(format: "%.2fx", candidate.result?.geomeanSpeedup ?? 0)
+                + (candidate.result?.speedupLabel ?? "-")
             if row.evaluations > 1, let low = row.speedups.min(), let high = row.speedups.max() {
                 line +=
                     low == high

@@ -22,6 +22,9 @@ enum EvaluationText {
                     + (candidate.shapes != nil ? " on a partial suite (not ranked)" : "")
                     + (best.map { String(format: " · best so far %.2fx", $0) } ?? "")
             )
+        } else {
+            let why = result.timingUnavailable ?? "checked for correctness only"
+            lines.append("correct on \(result.shapes.count) shapes, not timed: \(why)")
         }
         if result.isCached {
             lines.append(

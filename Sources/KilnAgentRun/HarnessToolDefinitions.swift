@@ -11,7 +11,7 @@ package enum HarnessToolDefinitions {
     package static let evaluate = ToolDefinition(
         name: "evaluate",
         description:
-            "Build a candidate C file of the workspace, check it against the hidden oracle on fresh inputs and time it against the baseline on the suite (or some suite shapes). Returns errors first, then per-shape speedups, then the budgets used and left. An identical earlier evaluation (same source, configuration and shapes) is answered from the cache unless fresh is true; repeat N runs N fresh evaluations and reports each geometric mean and their spread. Every evaluation counts against the evaluation budget (a cached one too; repeat N counts N).",
+            "Build a candidate file of the workspace (C or Python, as the task's backend), check it against the hidden oracle on fresh inputs and time it against the baseline on the suite (or some suite shapes). Returns errors first, then per-shape speedups, then the budgets used and left. An identical earlier evaluation (same source, configuration and shapes) is answered from the cache unless fresh is true; repeat N runs N fresh evaluations and reports each geometric mean and their spread. Every evaluation counts against the evaluation budget (a cached one too; repeat N counts N).",
         parameters: [
             "type": "object",
             "properties": [
@@ -36,7 +36,7 @@ package enum HarnessToolDefinitions {
     package static let tune = ToolDefinition(
         name: "tune",
         description:
-            "Search the tunables a candidate declares (// kiln:tunable, // kiln:flags) with Kiln's tuner, spending up to `budget` evaluations (each configuration tried counts as one evaluation); returns every configuration's speedup or why it failed, the best one's per-shape figures, and the budgets used and left.",
+            "Search the tunables a candidate declares (kiln:tunable and, in C, kiln:flags comment lines) with Kiln's tuner, spending up to `budget` evaluations (each configuration tried counts as one evaluation); returns every configuration's speedup or why it failed, the best one's per-shape figures, and the budgets used and left.",
         parameters: [
             "type": "object",
             "properties": [
@@ -88,7 +88,7 @@ package enum HarnessToolDefinitions {
     )
 
     /// A workspace tool's definition for a client that sends whole sources (MCP): `path` becomes
-    /// `task` (a task's name) and `source` (the candidate's C source); everything else stays.
+    /// `task` (a task's name) and `source` (the candidate's whole source); everything else stays.
     /// - Parameter definition: the workspace tool's definition.
     /// - Returns: the definition for source candidates.
     package static func forSourceCandidates(_ definition: ToolDefinition) -> ToolDefinition {
@@ -97,13 +97,15 @@ package enum HarnessToolDefinitions {
         else { return copy }
         properties["path"] = nil
         properties["task"] = ["type": "string", "description": "a task name from list_tasks"]
-        properties["source"] = ["type": "string", "description": "the candidate's whole C source"]
+        properties["source"] = [
+            "type": "string", "description": "the candidate's whole source file (C, or Python for a Triton task)",
+        ]
         schema["properties"] = .object(properties)
         schema["required"] = ["task", "source"]
         copy.parameters = .object(schema)
         copy.description =
             definition.description.replacingOccurrences(
-                of: "a candidate C file of the workspace",
+                of: "a candidate file of the workspace (C or Python, as the task's backend)",
                 with: "a candidate source"
             ).replacingOccurrences(of: "a candidate declares", with: "a candidate source declares")
             + " Journaled in a run per task."

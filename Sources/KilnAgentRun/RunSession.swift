@@ -60,7 +60,7 @@ package actor RunSession {
     /// Evaluates a candidate source (or tunes it), journaled; returns the compact text the model tools give.
     /// - Parameters:
     ///   - tool: `evaluate` or `tune`.
-    ///   - source: the candidate's C source.
+    ///   - source: the candidate's whole source.
     ///   - arguments: the tool's other arguments (params, flag_set, shapes, budget, strategy).
     /// - Returns: the outcome.
     package func run(_ tool: String, source: String, arguments: [String: JSONValue]) async -> ToolOutcome {
