@@ -13,6 +13,7 @@ enum AgentPrompt {
     ///   - settings: the run's settings (machine, budgets).
     ///   - startingPoint: the seed's evaluation as ``startingPoint(_:path:machine:)`` words it; nil when
     ///     none was made.
+    ///   - target: what the task's backend offers here (its device, whether it times).
     /// - Returns: the prompt.
     static func system(task: KernelTask, settings: RunSettings, startingPoint: String?, target: BackendTarget? = nil)
         -> String
