@@ -88,7 +88,9 @@ struct SandboxTests {
         let start = clock.now
         let result = try await Self.shell("sleep 30.5123 & sleep 30.5123", timeout: .seconds(1))
         #expect(result.hasTimedOut)
-        #expect(clock.now - start < .seconds(10))
+        // Well under the 30.5 s a surviving sleep would take, with room for a machine busy with other
+        // tests (15 s were seen with the Triton tests' PyTorch processes on both cores).
+        #expect(clock.now - start < .seconds(25))
         // Nothing of it is left on the host (the sandbox's PID namespace died with its init).
         let deadline = clock.now + .seconds(5)
         func leftovers() -> Int {

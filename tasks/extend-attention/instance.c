@@ -124,6 +124,7 @@ void kiln_task_setup(kiln_problem *problem, const kiln_shape *shape, uint64_t se
     int32_t *qo_indptr = kiln_buffer(problem, "qo_indptr", KILN_INPUT, KILN_I32, (size_t)batch + 1);
     int32_t *kv_indptr = kiln_buffer(problem, "kv_indptr", KILN_INPUT, KILN_I32, (size_t)batch + 1);
     int32_t *kv_indices = kiln_buffer(problem, "kv_indices", KILN_INPUT, KILN_I32, tp > 0 ? tp : 1);
+    kiln_buffer_axes(problem, o_extend, "token,head,dim", (size_t[]){te, (size_t)q_heads, (size_t)head_dim}, 3);
 
     qo_indptr[0] = 0;
     kv_indptr[0] = 0;

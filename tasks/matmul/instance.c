@@ -43,6 +43,7 @@ void kiln_task_setup(kiln_problem *problem, const kiln_shape *shape, uint64_t se
     float *a = kiln_buffer(problem, "a", KILN_INPUT, KILN_F32, mk);
     float *b = kiln_buffer(problem, "b", KILN_INPUT, KILN_F32, kn);
     float *c = kiln_buffer(problem, "c", KILN_OUTPUT, KILN_F32, mn);
+    kiln_buffer_axes(problem, c, "row,col", (size_t[]){(size_t)m, (size_t)n}, 2);
 
     kiln_rng rng;
     kiln_rng_seed(&rng, seed);

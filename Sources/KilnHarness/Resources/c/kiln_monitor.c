@@ -369,6 +369,8 @@ static void *arena_take(size_t bytes, const char *what) {
  */
 
 #define MAX_BUFFERS 32
+#define MAX_AXES 8
+
 struct buffer {
     const char *name;
     enum kiln_role role;
@@ -376,6 +378,9 @@ struct buffer {
     size_t count;
     size_t bytes;
     unsigned char *data; /* in the arena */
+    int axis_count;      /* 0: a flat index names an element */
+    size_t dims[MAX_AXES];
+    char axes[MAX_AXES][32];
 };
 
 struct kiln_problem {
@@ -413,6 +418,49 @@ void *kiln_buffer(kiln_problem *p, const char *name, enum kiln_role role, enum k
     b->bytes = count * size;
     b->data = arena_take(b->bytes, name);
     return b->data;
+}
+
+void kiln_buffer_axes(kiln_problem *p, const void *buffer, const char *axes, const size_t *dims, int count) {
+    struct buffer *b = NULL;
+    for (int i = 0; i < p->buffer_count; i++)
+        if (p->buffers[i].data == buffer) b = &p->buffers[i];
+    if (!b) kiln_fail("kiln_buffer_axes: the pointer is not a buffer from kiln_buffer()");
+    if (count < 1 || count > MAX_AXES) kiln_fail("kiln_buffer_axes(%s): from 1 to %d axes, not %d", b->name, MAX_AXES, count);
+    size_t product = 1;
+    const char *name = axes ? axes : "";
+    for (int i = 0; i < count; i++) {
+        size_t length = strcspn(name, ",");
+        if (length == 0 || length >= sizeof b->axes[i])
+            kiln_fail("kiln_buffer_axes(%s): axis %d needs a name of 1 to 31 characters in '%s'", b->name, i + 1,
+                      axes ? axes : "");
+        memcpy(b->axes[i], name, length);
+        b->axes[i][length] = 0;
+        name += length + (name[length] == ',');
+        if (dims[i] && product > SIZE_MAX / dims[i]) kiln_fail("kiln_buffer_axes(%s): the dimensions overflow", b->name);
+        product *= dims[i];
+        b->dims[i] = dims[i];
+    }
+    if (*name) kiln_fail("kiln_buffer_axes(%s): more axis names than the %d dimensions in '%s'", b->name, count, axes);
+    if (product != b->count)
+        kiln_fail("kiln_buffer_axes(%s): the dimensions make %zu elements, the buffer has %zu", b->name, product, b->count);
+    b->axis_count = count;
+}
+
+/* An element's place: `name[index]`, or `name[axis=i,axis=j,...]` when the task named the buffer's axes. */
+static void element_name(const struct buffer *b, size_t index, char *out, size_t size) {
+    if (!b || b->axis_count == 0) {
+        snprintf(out, size, "%s[%zu]", b ? b->name : "-", index);
+        return;
+    }
+    size_t coordinates[MAX_AXES];
+    for (int i = b->axis_count - 1; i >= 0; i--) {
+        coordinates[i] = b->dims[i] ? index % b->dims[i] : 0;
+        index = b->dims[i] ? index / b->dims[i] : 0;
+    }
+    int used = snprintf(out, size, "%s[", b->name);
+    for (int i = 0; i < b->axis_count && used > 0 && (size_t)used < size; i++)
+        used += snprintf(out + used, size - used, "%s%s=%zu", i ? "," : "", b->axes[i], coordinates[i]);
+    if (used > 0 && (size_t)used < size) snprintf(out + used, size - used, "]");
 }
 
 void *kiln_alloc(kiln_problem *p, size_t bytes) {
@@ -537,6 +585,7 @@ static void compare(const unsigned char *other, size_t size) {
     double max_abs = 0, err2 = 0, ref2 = 0, worst_expected = 0, worst_got = 0;
     size_t nonfinite = 0, worst_index = 0, offset = 0;
     const char *worst_name = "-";
+    const struct buffer *worst_buffer = NULL;
     for (int i = 0; i < problem.buffer_count; i++) {
         struct buffer *b = &problem.buffers[i];
         if (b->role != KILN_OUTPUT) continue;
@@ -589,14 +638,17 @@ static void compare(const unsigned char *other, size_t size) {
                 if (diff > max_abs) max_abs = diff;
                 worst_index = j;
                 worst_name = b->name;
+                worst_buffer = b;
                 worst_expected = expected;
                 worst_got = got;
             }
         }
     }
     double rel_l2 = nonfinite ? INFINITY : sqrt(err2 / (ref2 > 1e-300 ? ref2 : 1e-300));
-    reply("ok max_abs=%.6g rel_l2=%.6g nonfinite=%zu worst=%s[%zu] expected=%.9g got=%.9g", max_abs, rel_l2, nonfinite,
-          worst_name, worst_index, worst_expected, worst_got);
+    char where[400];
+    element_name(worst_buffer, worst_index, where, sizeof where);
+    reply("ok max_abs=%.6g rel_l2=%.6g nonfinite=%zu worst=%s expected=%.9g got=%.9g", max_abs, rel_l2, nonfinite,
+          where, worst_expected, worst_got);
 }
 
 /* ---------------------------------------------------------------------------------------------

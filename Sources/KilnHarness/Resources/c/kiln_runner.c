@@ -81,6 +81,10 @@ void kiln_set_work(kiln_problem *p, double f, double b) {
     (void)p, (void)f, (void)b;
     misuse("kiln_set_work");
 }
+void kiln_buffer_axes(kiln_problem *p, const void *buffer, const char *axes, const size_t *dims, int count) {
+    (void)p, (void)buffer, (void)axes, (void)dims, (void)count;
+    misuse("kiln_buffer_axes");
+}
 void kiln_set_state(kiln_problem *p, void *s) {
     (void)p, (void)s;
     misuse("kiln_set_state");

@@ -47,6 +47,10 @@ const char *kiln_shape_name(const kiln_shape *shape);
  * with the problem. Buffers are reported to the oracle in the order they are allocated. */
 void *kiln_buffer(kiln_problem *problem, const char *name, enum kiln_role role, enum kiln_dtype dtype,
                   size_t count);
+/* Names a buffer's axes and their sizes (row-major, the last varying fastest), so that a wrong element
+ * is reported as o_extend[token=3,head=5,dim=17] rather than o_extend[1553]: `axes` is comma-separated
+ * ("token,head,dim"), `dims` has `count` sizes whose product is the buffer's element count. Optional. */
+void kiln_buffer_axes(kiln_problem *problem, const void *buffer, const char *axes, const size_t *dims, int count);
 /* The useful floating-point operations and the minimum bytes moved by one call. */
 void kiln_set_work(kiln_problem *problem, double flops, double bytes);
 /* Allocates `bytes` of zeroed, 64-byte aligned memory that lives with the problem and is visible to
