@@ -79,7 +79,10 @@ struct TritonBackend: Backend {
         }
         guard output.isSuccess,
             let line = output.output.split(separator: "\n").last(where: { $0.hasPrefix("kiln-device-probe ") }),
-            let report = try? JSONDecoder().decode(Report.self, from: Data(line.dropFirst("kiln-device-probe ".count).utf8)),
+            let report = try? JSONDecoder().decode(
+                Report.self,
+                from: Data(line.dropFirst("kiln-device-probe ".count).utf8)
+            ),
             let fp32 = report.fp32_gflops, let tensor = report.tensor_gflops, let bandwidth = report.bandwidth_gbs,
             fp32 > 0, tensor > 0, bandwidth > 0
         else {
