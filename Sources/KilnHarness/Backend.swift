@@ -65,6 +65,8 @@ package struct Implementation: Sendable {
         case oracle
         case baseline
         case candidate
+        /// Another candidate timed beside the one evaluated.
+        case rival
     }
 
     /// Which implementation this is.

@@ -37,11 +37,37 @@ package struct EvaluationOptions: Sendable, Hashable {
     package init() {}
 }
 
+/// Another candidate to time in the same pairs as the one evaluated (the run's best, or one named), so
+/// that "faster" means faster than it on this machine now, whatever the baseline did.
+package struct Rival: Sendable, Hashable {
+    /// Its name in results (`#12`).
+    package var name: String
+    /// Its candidate number in the run, when it has one.
+    package var candidate: Int?
+    /// Its source.
+    package var source: String
+    /// Its tunable configuration.
+    package var configuration: TunableConfiguration
+
+    /// Creates a rival.
+    /// - Parameters:
+    ///   - name: its name in results.
+    ///   - candidate: its candidate number.
+    ///   - source: its source.
+    ///   - configuration: its configuration.
+    package init(name: String, candidate: Int?, source: String, configuration: TunableConfiguration) {
+        self.name = name
+        self.candidate = candidate
+        self.source = source
+        self.configuration = configuration
+    }
+}
+
 /// One candidate to evaluate.
 package struct EvaluationRequest: Sendable {
     /// The task.
     package var task: KernelTask
-    /// The candidate's C source.
+    /// The candidate's source.
     package var source: String
     /// How to name the candidate in results.
     package var candidateName: String
@@ -51,6 +77,8 @@ package struct EvaluationRequest: Sendable {
     package var shapes: [Shape]
     /// How thoroughly.
     package var options: EvaluationOptions
+    /// A candidate to time beside this one (timed evaluations only).
+    package var rival: Rival?
 
     /// Creates a request.
     /// - Parameters:
@@ -263,6 +291,19 @@ package struct Evaluator: Sendable {
             result.correct = result.verdict == .correct
             if result.correct {
                 result.geomeanSpeedup = TimingStatistics.geometricMean(result.shapes.compactMap(\.speedup))
+                let intervals = result.shapes.compactMap(\.speedupInterval)
+                if intervals.count == result.shapes.count {
+                    result.speedupInterval = LogInterval.geometricMean(intervals)
+                }
+                let versus = result.shapes.compactMap(\.versusInterval)
+                if let wanted = request.rival, !versus.isEmpty, let interval = LogInterval.geometricMean(versus) {
+                    result.comparison = Comparison(
+                        rival: wanted.name,
+                        rivalCandidate: wanted.candidate,
+                        interval: interval,
+                        shapes: versus.count
+                    )
+                }
             }
             cache.store(result, key: key)
             return result
@@ -291,6 +332,20 @@ package struct Evaluator: Sendable {
             result.failure = rejection.message
             return finish(&result)
         }
+        var rival: Implementation?
+        if let wanted = request.rival, !options.isCorrectnessOnly {
+            let rivalSpace = try TunableSpace.parse(source: wanted.source, file: wanted.name)
+            if case .ready(let implementation, _) = try await backend.candidate(
+                task: task,
+                source: wanted.source,
+                space: rivalSpace,
+                configuration: wanted.configuration,
+                displayName: wanted.name,
+                target: target
+            ) {
+                rival = Implementation(role: .rival, launch: implementation.launch)
+            }
+        }
 
         var seeds = InputSeeds(fixed: request.options.seed)
         var failed = false
@@ -305,6 +360,7 @@ package struct Evaluator: Sendable {
                     shape,
                     task: task,
                     implementations: (oracle, baseline, candidate),
+                    rival: rival.map { ($0, request.rival?.name ?? "the rival") },
                     backend: backend,
                     profile: profile,
                     options: options,
@@ -338,6 +394,7 @@ package struct Evaluator: Sendable {
         _ shape: Shape,
         task: KernelTask,
         implementations: (oracle: Implementation, baseline: Implementation, candidate: Implementation),
+        rival: (implementation: Implementation, name: String)?,
         backend: any Backend,
         profile: MachineProfile,
         options: EvaluationOptions,
@@ -346,7 +403,7 @@ package struct Evaluator: Sendable {
     ) async throws -> (ShapeResult, Verdict?, String?) {
         let logs = cacheDirectory.appending(path: "logs")
         let tag = UUID().uuidString
-        let folders = ["oracle", "baseline", "candidate"].map { logs.appending(path: "\(tag)-\($0)") }
+        let folders = ["oracle", "baseline", "candidate", "rival"].map { logs.appending(path: "\(tag)-\($0)") }
         defer { for url in folders { try? FileManager.default.removeItem(at: url) } }
         for folder in folders {
             do {
@@ -364,6 +421,7 @@ package struct Evaluator: Sendable {
             try implementations.baseline.launch(shape, folders[1]),
             try implementations.candidate.launch(shape, folders[2]),
         ]
+        let rivalLaunch = try rival.map { try $0.implementation.launch(shape, folders[3]) }
         let callTimeout = options.callTimeout ?? task.limits.callTimeout
         let checksAccounting = backend.reportsWorkerAccounting
         let usesMachinePeak = task.backend == .c
@@ -371,20 +429,24 @@ package struct Evaluator: Sendable {
         let outcome: ShapeOutcome = try await DriverSession.with(launches[0]) { oracle -> ShapeOutcome in
             try await DriverSession.with(launches[1]) { baseline -> ShapeOutcome in
                 try await DriverSession.with(launches[2]) { candidate -> ShapeOutcome in
-                    let run = ShapeRun(
-                        shape: shape,
-                        task: task,
-                        oracle: oracle,
-                        baseline: baseline,
-                        candidate: candidate,
-                        options: options,
-                        profile: profile,
-                        callTimeout: callTimeout,
-                        isTimed: isTimed,
-                        checksWorkerAccounting: checksAccounting,
-                        usesMachinePeak: usesMachinePeak
-                    )
-                    return try await run.run(seeds: &localSeeds)
+                    try await DriverSession.withOptional(rivalLaunch) { rivalSession -> ShapeOutcome in
+                        let run = ShapeRun(
+                            shape: shape,
+                            task: task,
+                            oracle: oracle,
+                            baseline: baseline,
+                            candidate: candidate,
+                            rival: rivalSession,
+                            rivalName: rival?.name,
+                            options: options,
+                            profile: profile,
+                            callTimeout: callTimeout,
+                            isTimed: isTimed,
+                            checksWorkerAccounting: checksAccounting,
+                            usesMachinePeak: usesMachinePeak
+                        )
+                        return try await run.run(seeds: &localSeeds)
+                    }
                 }
             }
         }
@@ -483,6 +545,7 @@ package struct Evaluator: Sendable {
             "\(options.minPairs) \(options.maxPairs) \(options.targetSpread) \(options.warmups) \(options.isCorrectnessOnly)",
             "\(options.noisySpread) \(options.shapeTimeBudget)", sandboxMode.rawValue,
             options.seed.map(String.init) ?? "fresh", options.callTimeout.map { "\($0)" } ?? "task",
+            request.rival.map { "rival \($0.name)\u{1}\($0.configuration.label)\u{1}\($0.source)" } ?? "no rival",
         ]
         for part in parts {
             hasher.update(data: Data(part.utf8))

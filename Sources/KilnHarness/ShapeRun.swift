@@ -24,6 +24,10 @@ struct ShapeRun {
     let oracle: DriverSession
     let baseline: DriverSession
     let candidate: DriverSession
+    /// Another candidate (the run's best, or one named) timed in the same pairs, for `versus`; nil when none.
+    let rival: DriverSession?
+    /// The rival's name in results (`#12`).
+    let rivalName: String?
     let options: EvaluationOptions
     let profile: MachineProfile
     let callTimeout: Duration
@@ -89,6 +93,13 @@ struct ShapeRun {
             let ready = try trusted(await session.awaitReady(timeout: Self.setupTimeout), role: role)
             try requireTiming(ready, role: role)
         }
+        var rivalProblem: String?
+        if let rival {
+            switch await rival.awaitReady(timeout: Self.setupTimeout) {
+            case .ok: break
+            case let other: rivalProblem = Self.describeRival(other)
+            }
+        }
         switch await candidate.awaitReady(timeout: Self.setupTimeout) {
         case .ok(let ready): try requireTiming(ready, role: "candidate")
         case .dead(var death):
@@ -141,11 +152,14 @@ struct ShapeRun {
         // Warm-up, unchecked, on inputs of its own.
         for _ in 0..<options.warmups {
             let seed = seeds.next()
-            _ = try await baselineCall(seed: seed, expected: nil)
+            let (_, _, hash) = try await baselineCall(seed: seed, expected: nil)
             switch try await candidateCall(seed: seed, result: &result) {
             case .ok: break
             case .failed(let verdict, let reason): return .failed(result, verdict, reason)
             case .died(let death): return .candidateDied(result, death)
+            }
+            if rival != nil, rivalProblem == nil {
+                (_, rivalProblem, _) = try await rivalCall(seed: seed, expected: hash)
             }
         }
 
@@ -158,14 +172,32 @@ struct ShapeRun {
         var candidateCPU: [Double] = []
         let clock = ContinuousClock()
         let start = clock.now
+        var versus: [Double] = []
+        var rivalTimes: [Double] = []
         while ratios.count < options.maxPairs {
             let seed = seeds.next()
             var baselineSeconds = 0.0
             var candidateSeconds = 0.0
+            var rivalSeconds: Double?
             let candidateFirst = ratios.count % 2 == 1
             var inputs: String?
-            for turn in 0..<2 {
-                if (turn == 0) == candidateFirst {
+            // With a rival, each side goes first, second and third in turn: the turn is the rival's when it
+            // comes round to it.
+            let comparing = rival != nil && rivalProblem == nil
+            let turns = comparing ? 3 : 2
+            let rivalTurn = comparing ? ratios.count % 3 : -1
+            var sideTurn = 0
+            for turn in 0..<turns {
+                if turn == rivalTurn {
+                    if rivalProblem == nil {
+                        let hash: String?
+                        (rivalSeconds, rivalProblem, hash) = try await rivalCall(seed: seed, expected: inputs)
+                        inputs = inputs ?? hash
+                    }
+                    continue
+                }
+                defer { sideTurn += 1 }
+                if (sideTurn == 0) == candidateFirst {
                     switch try await candidateCall(seed: seed, expected: inputs, result: &result) {
                     case .ok(let seconds, let cpu, let hash):
                         candidateSeconds = seconds
@@ -193,7 +225,13 @@ struct ShapeRun {
             ratios.append(baselineSeconds / candidateSeconds)
             baselineTimes.append(baselineSeconds)
             candidateTimes.append(candidateSeconds)
-            let spread = TimingStatistics(ratios).relativeSpread ?? 1
+            if let rivalSeconds, rivalProblem == nil, candidateSeconds > 0 {
+                versus.append(rivalSeconds / candidateSeconds)
+                rivalTimes.append(rivalSeconds)
+            }
+            var spread = TimingStatistics(ratios).relativeSpread ?? 1
+            // A comparison with a rival is only as decisive as its own ratios: they must settle too.
+            if comparing, rivalProblem == nil { spread = max(spread, TimingStatistics(versus).relativeSpread ?? 1) }
             if ratios.count >= options.minPairs
                 && (spread <= options.targetSpread || clock.now - start >= options.shapeTimeBudget)
             {
@@ -203,6 +241,19 @@ struct ShapeRun {
         let ratioStats = TimingStatistics(ratios)
         let candidateMedian = TimingStatistics(candidateTimes).median ?? 0
         result.pairs = ratios.count
+        result.speedupInterval = ratioStats.medianInterval
+        if rival != nil {
+            if let rivalProblem {
+                result.notes.append("no comparison with \(rivalName ?? "the rival"): \(rivalProblem)")
+            } else if versus.count >= 2 {
+                let stats = TimingStatistics(versus)
+                result.versus = stats.median
+                result.versusLow = stats.quantile(0.25)
+                result.versusHigh = stats.quantile(0.75)
+                result.versusInterval = stats.medianInterval
+                result.rivalSeconds = TimingStatistics(rivalTimes).median
+            }
+        }
         result.speedup = ratioStats.median
         result.speedupLow = ratioStats.quantile(0.25)
         result.speedupHigh = ratioStats.quantile(0.75)
@@ -364,6 +415,42 @@ struct ShapeRun {
             throw HarnessError(.internal, "Kiln's driver for the \(role) did not send the outputs it announced")
         }
         return bytes
+    }
+
+    // MARK: - The rival
+
+    /// Sets up and times the rival once on `seed`; its time, or why it cannot be compared (a rival that
+    /// fails is no fault of the candidate: the comparison is dropped, with the reason).
+    private func rivalCall(seed: UInt64, expected: String?) async throws(HarnessError) -> (Double?, String?, String?) {
+        guard let rival else { return (nil, "no rival", nil) }
+        let hash: String
+        switch await setup(rival, seed: seed) {
+        case .ok(let fields):
+            hash = fields["inputs"] ?? ""
+            if let expected, hash != expected { throw differentInputs() }
+        case .taskError(let message):
+            throw HarnessError(.taskBroken, "the task's instance file failed on shape '\(shape.name)': \(message)")
+        case let other: return (nil, Self.describeRival(other), nil)
+        }
+        switch await call(rival, deadline: callTimeout) {
+        case .ok(let fields):
+            guard fields["inputs"] == hash else { return (nil, "it modified its inputs", nil) }
+            return ((Double(fields["ns"] ?? "") ?? 0) * 1e-9, nil, hash)
+        case let other: return (nil, Self.describeRival(other), nil)
+        }
+    }
+
+    private static func describeRival(_ reply: DriverReply) -> String {
+        switch reply {
+        case .ok: "it answered out of turn"
+        case .error(let message): "Kiln's driver for it failed: \(message.prefix(200))"
+        case .taskError(let message): "the task failed: \(message.prefix(200))"
+        case .raised(let message): "it raised \(message.prefix(200))"
+        case .violation(let message): "it broke a rule: \(message.prefix(200))"
+        case .dead(let death): "it died (\(death.status))"
+        case .timeout: "it passed its deadline"
+        case .lost: "its driver stopped answering"
+        }
     }
 
     // MARK: - The candidate

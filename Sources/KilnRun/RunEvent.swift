@@ -225,6 +225,9 @@ package enum RunEvent: Sendable, Hashable {
     case budgetExhausted(String)
     /// The end-of-run check of a candidate on the held-out shapes.
     case heldoutChecked(candidate: Int, result: EvaluationResult)
+    /// The end-of-run measurement of the leading candidate beside the runner-up, in the same pairs, before
+    /// a winner is declared.
+    case remeasured(candidate: Int, rival: Int, result: EvaluationResult)
     /// The run ended.
     case finished(RunOutcome)
     /// The run stopped on request (Ctrl-C); it can be resumed.
@@ -247,6 +250,7 @@ package enum RunEvent: Sendable, Hashable {
         case .bestImproved: "best_improved"
         case .budgetExhausted: "budget_exhausted"
         case .heldoutChecked: "heldout_checked"
+        case .remeasured: "remeasured"
         case .finished: "finished"
         case .interrupted: "interrupted"
         case .agent(let event): "agent_" + event.kind
@@ -360,6 +364,7 @@ extension RunEvent {
         var agentEventText: String?
         var name: String?
         var rationale: String?
+        var rival: Int?
     }
 
     /// The event's payload as JSON.
@@ -378,6 +383,10 @@ extension RunEvent {
         case .bestImproved(let candidate, let speedup):
             payload.candidate = candidate
             payload.speedup = speedup
+        case .remeasured(let candidate, let rival, let result):
+            payload.candidate = candidate
+            payload.rival = rival
+            payload.result = result
         case .budgetExhausted(let budget): payload.budget = budget
         case .finished(let outcome): payload.outcome = outcome
         case .interrupted: break
@@ -415,6 +424,8 @@ extension RunEvent {
         case "best_improved": return .bestImproved(candidate: try need(p.candidate), speedup: try need(p.speedup))
         case "budget_exhausted": return .budgetExhausted(try need(p.budget))
         case "heldout_checked": return .heldoutChecked(candidate: try need(p.candidate), result: try need(p.result))
+        case "remeasured":
+            return .remeasured(candidate: try need(p.candidate), rival: try need(p.rival), result: try need(p.result))
         case "finished": return .finished(try need(p.outcome))
         case "interrupted": return .interrupted
         case "track_started": return .trackStarted(name: try need(p.name), rationale: p.rationale ?? "")

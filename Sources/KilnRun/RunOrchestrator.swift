@@ -329,7 +329,7 @@ package struct RunOrchestrator: Sendable {
         guard let settings = ledger.state.settings,
             let design = settings.designs.first(where: { $0.name == candidate.design })
         else { throw RunError(.corrupt, "candidate \(candidate.id) names an unknown design") }
-        let request = EvaluationRequest(
+        var request = EvaluationRequest(
             task: task,
             source: design.source,
             candidateName: "\(design.name) #\(candidate.id)",
@@ -337,6 +337,7 @@ package struct RunOrchestrator: Sendable {
             shapes: task.suite,
             options: evaluationOptions(settings)
         )
+        request.rival = ledger.state.rivalForNextEvaluation(excluding: candidate.id)
         do {
             _ = try await ledger.evaluate(
                 candidate,
@@ -372,9 +373,11 @@ package struct RunOrchestrator: Sendable {
         progress: @Sendable (RunProgress) -> Void
     ) async throws -> Bool {
         guard let settings = ledger.state.settings else { return true }
+        // The leader is measured again beside the runner-up, in the same pairs, before it is declared.
+        guard try await remeasureLeader(ledger: ledger, task: task, settings: settings) else { return false }
         let state = ledger.state
         var winner: Int? = nil
-        for candidate in state.leaderboard.prefix(5) {
+        for candidate in state.confirmedLeaderboard.prefix(5) {
             if task.heldout.isEmpty {
                 winner = candidate.record.id
                 break
@@ -426,6 +429,40 @@ package struct RunOrchestrator: Sendable {
         try writeReport(final, id: id)
         try ledger.record(.finished(outcome))
         return true
+    }
+
+    /// Measures the leaderboard's first candidate again beside its second (fresh inputs, no cache) and
+    /// journals it as `remeasured`; returns false when cancelled. Nothing to do without two timed
+    /// candidates, or when it was journaled before a resume.
+    private func remeasureLeader(ledger: Ledger, task: KernelTask, settings: RunSettings) async throws -> Bool {
+        let board = ledger.state.leaderboard
+        guard board.count >= 2, let first = board.first, first.remeasured == nil,
+            first.result?.geomeanSpeedup != nil, let source = settings.source(of: first.record),
+            let rivalSource = settings.source(of: board[1].record)
+        else { return true }
+        var options = evaluationOptions(settings)
+        options.usesCache = false
+        var request = EvaluationRequest(
+            task: task,
+            source: source,
+            candidateName: "\(first.record.design) #\(first.record.id) (beside #\(board[1].record.id))",
+            configuration: first.record.configuration,
+            shapes: task.suite,
+            options: options
+        )
+        request.rival = Rival(
+            name: "#\(board[1].record.id)",
+            candidate: board[1].record.id,
+            source: rivalSource,
+            configuration: board[1].record.configuration
+        )
+        do {
+            let result = try await ledger.timing { try await evaluator.evaluate(request) }
+            try ledger.record(.remeasured(candidate: first.record.id, rival: board[1].record.id, result: result))
+        } catch is CancellationError {
+            return false
+        }
+        return !Task.isCancelled
     }
 
     /// Ctrl-C: journals the stop and leaves a report of the run so far.

@@ -163,6 +163,8 @@ enum DashboardPages {
         case .budgetExhausted(let budget): text = budget
         case .heldoutChecked(let candidate, let result):
             text = "#\(candidate) " + (result.correct ? "passed" : result.verdict.rawValue)
+        case .remeasured(let candidate, let rival, let result):
+            text = "#\(candidate) beside #\(rival): " + (result.comparison?.summary ?? result.speedupLabel)
         case .finished(let outcome): text = outcome.reason + (outcome.winner.map { ", winner #\($0)" } ?? "")
         case .interrupted: text = ""
         case .agent(.message(let message)): text = message.text

@@ -33,9 +33,11 @@ enum ResultTable {
         }
         if let reason = result.timingUnavailable { lines.append("timing: \(reason)") }
         lines.append("")
-        let header = [
+        var header = [
             "shape", "correct", "max abs err", "baseline", "candidate", "speedup", "IQR", "GFLOP/s", "of peak", "cores",
         ]
+        let comparing = result.shapes.contains { $0.versus != nil }
+        if comparing { header += ["vs rival", "its IQR"] }
         var rows: [[String]] = []
         for shape in result.shapes {
             let verdict: String =
@@ -44,14 +46,16 @@ enum ResultTable {
                 case .some(false): "NO"
                 case .none: "-"
                 }
-            rows.append([
+            var row: [String] = [
                 shape.name, verdict, shape.maxAbsError.map(scientific) ?? "-",
                 shape.baselineSeconds.map(duration) ?? "-",
                 shape.candidateSeconds.map(duration) ?? "-", shape.speedup.map { fixed($0, 2) + "x" } ?? "-",
                 shape.speedupLow.flatMap { low in shape.speedupHigh.map { "\(fixed(low, 2))-\(fixed($0, 2))" } } ?? "-",
                 shape.gflops.map { fixed($0, 1) } ?? "-", shape.fractionOfPeak.map { fixed($0 * 100, 1) + "%" } ?? "-",
                 shape.coresUsed.map { fixed($0, 1) } ?? "-",
-            ])
+            ]
+            if comparing { row += versusCells(shape) }
+            rows.append(row)
         }
         lines.append(contentsOf: table(header: header, rows: rows))
         for shape in result.shapes {
@@ -61,9 +65,14 @@ enum ResultTable {
         lines.append("")
         if result.correct {
             if let geomean = result.geomeanSpeedup {
+                let interval =
+                    result.speedupInterval.map { " (95% interval \(fixed($0.low, 2))-\(fixed($0.high, 2)))" } ?? ""
                 lines.append(
-                    "correct on all \(result.shapes.count) shapes · geometric-mean speedup \(fixed(geomean, 2))x over the baseline"
+                    "correct on all \(result.shapes.count) shapes · geometric-mean speedup \(fixed(geomean, 2))x\(interval) over the baseline"
                 )
+                if let comparison = result.comparison {
+                    lines.append("\(comparison.summary), over \(comparison.shapes) shapes timed in the same pairs")
+                }
                 let pairs = result.shapes.map(\.pairs)
                 lines.append(
                     "timing: median of \(pairs.min() ?? 0)-\(pairs.max() ?? 0) interleaved baseline/candidate pairs per shape, each on fresh inputs checked against the oracle"
@@ -82,6 +91,13 @@ enum ResultTable {
         }
         lines.append("evaluated in \(fixed(result.wallSeconds, 1)) s · result \(result.contentHash.prefix(12))")
         return lines.joined(separator: "\n")
+    }
+
+    /// The comparison with a rival: its median ratio and quartiles.
+    static func versusCells(_ shape: ShapeResult) -> [String] {
+        let ratio = shape.versus.map { fixed($0, 2) + "x" } ?? "-"
+        guard let low = shape.versusLow, let high = shape.versusHigh else { return [ratio, "-"] }
+        return [ratio, "\(fixed(low, 2))-\(fixed(high, 2))"]
     }
 
     static func table(header: [String], rows: [[String]]) -> [String] {
