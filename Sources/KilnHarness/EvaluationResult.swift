@@ -70,6 +70,22 @@ package struct ShapeResult: Codable, Sendable, Hashable {
     package var baselineCPUSeconds: Double? = nil
     /// The candidate's median CPU time per timed call, seconds.
     package var candidateCPUSeconds: Double? = nil
+    /// The candidate's memory traffic at the minimum bytes a call moves, GB/s.
+    package var achievedGbs: Double? = nil
+    /// The useful operations per minimum byte moved (flops / bytes); nil when the task declares no bytes.
+    package var arithmeticIntensity: Double? = nil
+    /// The roofline bound at this intensity: the lower of the all-core peak and bandwidth x intensity,
+    /// GFLOP/s (``Roofline``).
+    package var rooflineGflops: Double? = nil
+    /// The candidate's rate over the roofline bound (for a bandwidth-bound shape, its GB/s over the
+    /// machine's bandwidth).
+    package var fractionOfRoofline: Double? = nil
+    /// True when the roofline bound is the bandwidth's, not the compute peak's.
+    package var isMemoryBound: Bool? = nil
+    /// How busy the machine was while this shape ran.
+    package var load: MachineLoad? = nil
+    /// The verdict this shape failed with; nil when it did not fail.
+    package var verdict: Verdict? = nil
 
     /// Creates a shape's result (the harness fills one in as the shape runs; tests write one from values).
     /// - Parameters:
@@ -184,10 +200,12 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     /// False when the candidate ran without Kiln's sandbox (`--unsafe-no-sandbox`): its figures could
     /// have been forged.
     package var isSandboxed: Bool = true
+    /// How busy the machine was while the shapes ran; nil in results from before it was measured.
+    package var load: MachineLoad? = nil
 
     private enum CodingKeys: String, CodingKey {
         case correct, verdict, failure, geomeanSpeedup, shapes, task, candidate, configuration, flags, buildLog
-        case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed
+        case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed, load
     }
 
     /// Creates a result.
@@ -208,7 +226,8 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         seed: UInt64,
         wallSeconds: Double,
         measuredAt: Date,
-        isSandboxed: Bool = true
+        isSandboxed: Bool = true,
+        load: MachineLoad? = nil
     ) {
         self.correct = correct
         self.verdict = verdict
@@ -227,6 +246,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         self.wallSeconds = wallSeconds
         self.measuredAt = measuredAt
         self.isSandboxed = isSandboxed
+        self.load = load
     }
 
     /// Decodes a result; results journaled before the sandbox existed read as sandboxed.
@@ -251,6 +271,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         wallSeconds = try container.decode(Double.self, forKey: .wallSeconds)
         measuredAt = try container.decode(Date.self, forKey: .measuredAt)
         isSandboxed = try container.decodeIfPresent(Bool.self, forKey: .isSandboxed) ?? true
+        load = try container.decodeIfPresent(MachineLoad.self, forKey: .load)
     }
 
     /// Encodes the result; `failure` and `geomean_speedup` are always present, as null when absent.
@@ -275,5 +296,6 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         try container.encode(wallSeconds, forKey: .wallSeconds)
         try container.encode(measuredAt, forKey: .measuredAt)
         try container.encode(isSandboxed, forKey: .isSandboxed)
+        try container.encodeIfPresent(load, forKey: .load)
     }
 }

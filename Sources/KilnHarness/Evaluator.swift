@@ -171,7 +171,9 @@ package struct Evaluator: Sendable {
         let task = request.task
         let space = try TunableSpace.parse(source: request.source, file: request.candidateName)
         let flags = Self.flags(task: task, space: space, configuration: request.configuration)
-        let profile = try await MachineProbe(cacheDirectory: cacheDirectory, compiler: task.build.compiler).profile()
+        let probe = MachineProbe(cacheDirectory: cacheDirectory, compiler: task.build.compiler)
+        let profile = try await probe.profile()
+        let peaks = MachinePeaks(profile: profile, probe: probe)
         let sandbox = try await sandbox(compiler: task.build.compiler)
         let builder = Builder(cacheDirectory: cacheDirectory, sandbox: sandbox)
         let compilerVersion = try await builder.compilerVersion(task.build.compiler)
@@ -215,9 +217,15 @@ package struct Evaluator: Sendable {
             measuredAt: Date(),
             isSandboxed: sandboxMode == .isolated
         )
-        func finish(_ result: inout EvaluationResult) -> EvaluationResult {
+        func finish(_ result: inout EvaluationResult, machine: MachineProfile) -> EvaluationResult {
             let elapsed = clock.now - started
             result.wallSeconds = elapsed.inSeconds
+            if machine != result.machine {
+                // Measured again during the evaluation: every shape's fractions against the fresh figures.
+                result.machine = machine
+                for index in result.shapes.indices { result.shapes[index].applyMachine(machine) }
+            }
+            result.load = MachineLoad.combining(result.shapes.compactMap(\.load), scope: "during this evaluation")
             result.correct = result.verdict == .correct
             if result.correct {
                 result.geomeanSpeedup = TimingStatistics.geometricMean(result.shapes.compactMap(\.speedup))
@@ -246,24 +254,31 @@ package struct Evaluator: Sendable {
                 rejection.kind == .forbiddenSymbols || rejection.kind == .forbiddenInclude
                 ? .integrityViolation : .buildFailed
             result.failure = rejection.message
-            return finish(&result)
+            return finish(&result, machine: await peaks.profile)
         }
 
         var seeds = InputSeeds(fixed: request.options.seed)
         var failed = false
+        let history = BaselineHistory(
+            directory: cacheDirectory.appending(path: "baselines"),
+            key: try CacheAuthentication.key(in: cacheDirectory)
+        )
         for (index, shape) in request.shapes.enumerated() {
             events(.shapeStarted(shape.name, index: index, of: request.shapes.count))
             try Task.checkCancellation()
-            let shapeResult: ShapeResult
+            var shapeResult: ShapeResult
             let verdict: Verdict?
             let reason: String?
+            let meter = LoadMeter.start()
+            let workerCPU = WorkerCPUTally()
             do {
                 (shapeResult, verdict, reason) = try await runShape(
                     shape,
                     task: task,
                     monitor: monitor,
                     workers: (oracle, baseline, candidate),
-                    profile: profile,
+                    peaks: peaks,
+                    workerCPU: workerCPU,
                     options: request.options,
                     isTimed: !failed && !request.options.isCorrectnessOnly,
                     seeds: &seeds
@@ -274,6 +289,21 @@ package struct Evaluator: Sendable {
                 throw error
             }
             try Task.checkCancellation()
+            let drift = shapeResult.baselineSeconds.flatMap { seconds in
+                history.record(
+                    seconds,
+                    shape: shape.name,
+                    identity: BaselineHistory.identity([
+                        task.contentHash, shape.driverSpec, profile.fingerprint, sandboxMode.rawValue,
+                    ])
+                )
+            }
+            shapeResult.load = meter.load(
+                unreapedSeconds: workerCPU.seconds,
+                baseline: drift,
+                scope: "during this shape"
+            )
+            shapeResult.verdict = verdict
             result.shapes.append(shapeResult)
             events(.shapeFinished(shapeResult))
             if let verdict, let reason {
@@ -288,7 +318,7 @@ package struct Evaluator: Sendable {
             }
         }
         if !failed { result.verdict = .correct }
-        return finish(&result)
+        return finish(&result, machine: await peaks.profile)
     }
 
     private func runShape(
@@ -296,7 +326,8 @@ package struct Evaluator: Sendable {
         task: KernelTask,
         monitor: URL,
         workers: (oracle: URL, baseline: URL, candidate: URL),
-        profile: MachineProfile,
+        peaks: MachinePeaks,
+        workerCPU: WorkerCPUTally,
         options: EvaluationOptions,
         isTimed: Bool,
         seeds: inout InputSeeds
@@ -309,6 +340,7 @@ package struct Evaluator: Sendable {
         let limits = WorkerLimits(memoryMB: task.limits.memoryMB)
         let callTimeout = options.callTimeout ?? task.limits.callTimeout
         let mode = sandboxMode
+        let profile = await peaks.profile
         var localSeeds = seeds
         let outcome: ShapeOutcome = try await MonitorSession.with(
             monitor: monitor,
@@ -343,7 +375,8 @@ package struct Evaluator: Sendable {
                         options: options,
                         profile: profile,
                         callTimeout: callTimeout,
-                        isTimed: isTimed
+                        isTimed: isTimed,
+                        workerCPU: workerCPU
                     )
                     return try await run.run(seeds: &localSeeds)
                 }
@@ -351,7 +384,27 @@ package struct Evaluator: Sendable {
         }
         seeds = localSeeds
         switch outcome {
-        case .passed(let result):
+        case .passed(var result):
+            if (result.fractionOfPeak ?? 0) > 1 {
+                // Over 100% of the peak: the probe may have been under-read; measure it again.
+                result.applyMachine(try await peaks.remeasure())
+            }
+            return (result, nil, nil)
+        case .tooFast(var result, _):
+            // Never reject a time against a profile that may be under-read: measure the machine again first.
+            let machine = try await peaks.remeasure()
+            result.applyMachine(machine)
+            if let gflops = result.gflops,
+                let reason = SpeedCheck.impossibility(gflops: gflops, machine: machine, wasRemeasured: true)
+            {
+                result.correct = false
+                result.failure = reason
+                return (result, .integrityViolation, reason)
+            }
+            result.correct = true
+            result.notes.append(
+                "faster than the cached machine profile allowed; the machine was measured again and the time stands"
+            )
             return (result, nil, nil)
         case .failed(var result, let verdict, let reason):
             result.correct = false

@@ -9,6 +9,9 @@ enum ShapeOutcome: Sendable {
     case failed(ShapeResult, Verdict, String)
     /// The candidate's worker died.
     case candidateDied(ShapeResult, WorkerDeath)
+    /// Checked and timed, but faster than the machine's profile allows (a reason says by how much): the
+    /// evaluator measures the machine again before it concludes (``SpeedCheck``).
+    case tooFast(ShapeResult, String)
 }
 
 /// The three monitors of one shape (oracle, baseline, candidate) and the protocol between them.
@@ -28,6 +31,8 @@ struct ShapeRun {
     let profile: MachineProfile
     let callTimeout: Duration
     let isTimed: Bool
+    /// The CPU time of the three workers' calls, for the evaluation's load (``LoadMeter``).
+    let workerCPU: WorkerCPUTally
 
     private static let setupTimeout: Duration = .seconds(180)
     /// Slack on top of a call's deadline before Kiln gives up on the monitor itself.
@@ -203,22 +208,11 @@ struct ShapeRun {
                 String(format: "noisy: the middle half of the ratios spans %.0f%% of the median", spread * 100)
             )
         }
-        if candidateMedian > 0, result.flops > 0 {
-            let gflops = result.flops / candidateMedian / 1e9
-            result.gflops = gflops
-            result.fractionOfPeak = gflops / profile.peakGflopsAll
-            if gflops > profile.peakGflopsAll * 1.1 {
-                return .failed(
-                    result,
-                    .integrityViolation,
-                    String(
-                        format:
-                            "impossible speed: %.1f GFLOP/s exceeds this machine's measured peak of %.1f; the candidate skipped work",
-                        gflops,
-                        profile.peakGflopsAll
-                    )
-                )
-            }
+        result.applyMachine(profile)
+        if let gflops = result.gflops,
+            let reason = SpeedCheck.impossibility(gflops: gflops, machine: profile, wasRemeasured: false)
+        {
+            return .tooFast(result, reason)
         }
         result.correct = true
         return .passed(result)
@@ -292,7 +286,7 @@ struct ShapeRun {
     /// Sets up and calls the oracle once on (seed, perturbation); its outputs stay in its monitor.
     private func referenceCall(seed: UInt64, perturbation: UInt64 = 0) async throws(HarnessError) -> Inputs {
         let fields = try trusted(await setup(oracle, seed: seed, perturbation: perturbation), role: "oracle")
-        _ = try trusted(await call(oracle, deadline: callTimeout * 4), role: "oracle")
+        workerCPU.add(nanoseconds: try trusted(await call(oracle, deadline: callTimeout * 4), role: "oracle")["cpu_ns"])
         return Self.inputs(fields)
     }
 
@@ -302,6 +296,7 @@ struct ShapeRun {
         let hash = fields["inputs"] ?? ""
         if let expected, hash != expected { throw differentInputs() }
         let timed = try trusted(await call(baseline, deadline: callTimeout * 4), role: "baseline")
+        workerCPU.add(nanoseconds: timed["cpu_ns"])
         if timed["inputs"] != hash {
             throw HarnessError(.taskBroken, "the task's baseline modified its inputs on shape '\(shape.name)'")
         }
@@ -357,6 +352,7 @@ struct ShapeRun {
         }
         switch await call(candidate, deadline: callTimeout) {
         case .ok(let fields):
+            workerCPU.add(nanoseconds: fields["cpu_ns"])
             if fields["inputs"] != hash {
                 return .failed(.integrityViolation, "modified its inputs: input buffers differ after the call")
             }
