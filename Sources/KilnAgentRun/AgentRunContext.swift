@@ -285,7 +285,7 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
         for shape in result.shapes {
             var line = "\(shape.name): "
             if shape.correct == false {
-                line += "WRONG: \(shape.failure ?? "")"
+                line += "\(shape.failureLabel): \(shape.failure ?? "")"
             } else if let speedup = shape.speedup {
                 line += String(
                     format:
@@ -299,11 +299,13 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
                     (shape.fractionOfPeak ?? 0) * 100,
                     shape.maxAbsError ?? 0
                 )
+                line += shape.measurementSuffix
             } else {
                 line += shape.correct == true ? "correct" : "not reached"
             }
             lines.append(line)
         }
+        if let load = result.load { lines.append("machine load: \(load.note)") }
         return lines.joined(separator: "\n")
     }
 }
