@@ -18,9 +18,10 @@ package struct MachineProbe: Sendable {
     package var cacheDirectory: URL
     /// The C compiler to build the probe with.
     package var compiler: String
-    /// How old a suspect profile must be before ``profile()`` measures again (a busy machine is not
-    /// probed before every evaluation).
-    package var suspectRetryInterval: Duration = .seconds(60)
+    /// How old a suspect profile must be before ``profile()`` measures again: ten minutes, so a machine
+    /// that stays busy is not probed (5 runs, about 10 s) before every evaluation. A time that looks too
+    /// fast is re-checked against a fresh measurement whatever the profile's age (``SpeedCheck``).
+    package var suspectRetryInterval: Duration = .seconds(600)
 
     /// Creates a probe.
     /// - Parameters:

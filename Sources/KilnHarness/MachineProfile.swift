@@ -25,11 +25,13 @@ package struct MachineProfile: Codable, Sendable, Hashable {
     /// When the probe ran.
     package var measuredAt: Date?
     /// The fp32 FMA rate no run on this machine can beat (threads x lanes x 2 x FMA pipes x the highest
-    /// clock seen), and what it was computed from; nil in profiles written before it existed.
+    /// clock seen, reported or implied by the one-core peak), and what it was computed from; nil in
+    /// profiles written before it existed.
     package var theoreticalPeak: TheoreticalPeak? = nil
     /// The load the probe saw while it measured (over all its rounds).
     package var load: MachineLoad? = nil
-    /// How many times the probe ran before its readings settled (or it gave up); each figure is the best.
+    /// How many times the probe has run for these figures, over every measurement merged into them; each
+    /// figure is the best of those runs.
     package var rounds: Int? = nil
     /// Why these figures cannot be trusted (a busy machine, readings that never settled, all cores slower
     /// than one); nil when they can. A suspect profile is measured again, and never lowered.

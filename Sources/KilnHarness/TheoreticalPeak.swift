@@ -2,9 +2,11 @@ import Foundation
 
 /// The fp32 FMA rate no code can beat on this machine, from its description rather than a measurement,
 /// so that load cannot under-read it: threads x fp32 SIMD lanes x 2 (an FMA is two operations) x FMA
-/// pipes per core x the highest clock seen. It overstates most machines (threads sharing a core's pipes,
-/// 512-bit FMAs split in two, clocks that sag under load), which is what a bound for rejecting times
-/// should do. Lanes are fp32 lanes because the probe's peak is fp32 (a double kernel's bound is lower).
+/// pipes per core x the highest clock seen (the reported one, or the one the measured one-core peak
+/// implies when that is higher: ``ProbeRounds/theoreticalPeak(_:threads:fp32Lanes:)``). It overstates
+/// most machines (threads sharing a core's pipes, 512-bit FMAs split in two, clocks that sag under
+/// load), which is what a bound for rejecting times should do. Lanes are fp32 lanes because the probe's
+/// peak is fp32 (a double kernel's bound is lower).
 package struct TheoreticalPeak: Codable, Sendable, Hashable {
     /// FMA pipes assumed per core: two on every x86 core since Haswell and on recent Arm cores; the
     /// largest common count, so the bound is not under-read.

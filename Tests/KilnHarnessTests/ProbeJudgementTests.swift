@@ -1,4 +1,5 @@
 import Foundation
+import KilnCore
 import KilnHarness
 import Testing
 
@@ -162,5 +163,24 @@ import Testing
         #expect(underRead.speedLimitGflops == 124)
         let profile = try #require(ProbeRounds.profile(from: [Self.reading(one: 118, all: 231)], measuredAt: Date()))
         #expect(profile.speedLimitGflops > 330)
+    }
+
+    @Test("a suspect profile is measured again once old enough, a trusted one never; one from before the bound at once")
+    func remeasuring() throws {
+        let probe = MachineProbe(cacheDirectory: FileManager.default.temporaryDirectory)
+        let now = Date()
+        var profile = try #require(
+            ProbeRounds.profile(
+                from: [Self.reading(one: 100, all: 110, load: Self.busy(1)), Self.reading(one: 90, all: 124)],
+                measuredAt: now
+            )
+        )
+        #expect(profile.isSuspect)
+        #expect(!probe.needsMeasuring(profile, now: now.addingTimeInterval(30)))
+        #expect(probe.needsMeasuring(profile, now: now.addingTimeInterval(probe.suspectRetryInterval.inSeconds)))
+        profile.suspectReason = nil
+        #expect(!probe.needsMeasuring(profile, now: now.addingTimeInterval(86_400)))
+        profile.theoreticalPeak = nil
+        #expect(probe.needsMeasuring(profile, now: now))
     }
 }
