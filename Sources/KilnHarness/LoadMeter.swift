@@ -81,7 +81,8 @@ package final class WorkerCPUTally: Sendable {
 /// ``WorkerCPUTally``). The remainder over the wall time is the cores other processes kept busy. It is
 /// an estimate: the kernel counts in ticks (10 ms per CPU), a child is only counted once reaped, and a
 /// worker's time outside its calls (its start-up) is missed, so it reads a little high on a quiet
-/// machine, by a few hundredths of a core. Steal time is the same difference of `/proc/stat`'s counters.
+/// machine: the quietest evaluation seen on a shared 2-core machine read 0.09 cores, part of which may
+/// have been real. Steal time is the same difference of `/proc/stat`'s counters.
 package struct LoadMeter: Sendable {
     private let started: ContinuousClock.Instant
     private let stat: ProcStat?
