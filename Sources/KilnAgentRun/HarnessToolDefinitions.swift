@@ -128,5 +128,7 @@ package enum HarnessToolDefinitions {
                 machine.l2Bytes >> 10,
                 machine.l3Bytes >> 10
             )
+            + (machine.theoreticalPeak.map { "\ntheoretical bound: \($0.summary)" } ?? "")
+            + (machine.suspectReason.map { "\nSUSPECT profile (perhaps under-read): \($0)" } ?? "")
     }
 }

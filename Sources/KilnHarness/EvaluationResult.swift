@@ -83,6 +83,22 @@ package struct ShapeResult: Codable, Sendable, Hashable {
     package var versusInterval: LogInterval? = nil
     /// The rival's median time, seconds.
     package var rivalSeconds: Double? = nil
+    /// The candidate's memory traffic at the minimum bytes a call moves, GB/s.
+    package var achievedGbs: Double? = nil
+    /// The useful operations per minimum byte moved (flops / bytes); nil when the task declares no bytes.
+    package var arithmeticIntensity: Double? = nil
+    /// The roofline bound at this intensity: the lower of the all-core peak and bandwidth x intensity,
+    /// GFLOP/s (``Roofline``).
+    package var rooflineGflops: Double? = nil
+    /// The candidate's rate over the roofline bound (for a bandwidth-bound shape, its GB/s over the
+    /// machine's bandwidth).
+    package var fractionOfRoofline: Double? = nil
+    /// True when the roofline bound is the bandwidth's, not the compute peak's.
+    package var isMemoryBound: Bool? = nil
+    /// How busy the machine was while this shape ran.
+    package var load: MachineLoad? = nil
+    /// The verdict this shape failed with; nil when it did not fail.
+    package var verdict: Verdict? = nil
 
     /// Creates a shape's result (the harness fills one in as the shape runs; tests write one from values).
     /// - Parameters:
@@ -204,6 +220,8 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     package var speedupInterval: LogInterval?
     /// How the candidate compared with a rival timed beside it, when one was.
     package var comparison: Comparison?
+    /// How busy the machine was while the shapes ran; nil in results from before it was measured.
+    package var load: MachineLoad? = nil
     /// Why nothing was timed, when the device cannot time (Triton's CPU interpreter): such a result is
     /// correct or not, never faster or slower.
     package var timingUnavailable: String?
@@ -211,7 +229,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     private enum CodingKeys: String, CodingKey {
         case correct, verdict, failure, geomeanSpeedup, shapes, task, candidate, configuration, flags, buildLog
         case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed, device, timingUnavailable
-        case speedupInterval, comparison
+        case speedupInterval, comparison, load
     }
 
     /// Creates a result.
@@ -232,7 +250,8 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         seed: UInt64,
         wallSeconds: Double,
         measuredAt: Date,
-        isSandboxed: Bool = true
+        isSandboxed: Bool = true,
+        load: MachineLoad? = nil
     ) {
         self.correct = correct
         self.verdict = verdict
@@ -251,6 +270,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         self.wallSeconds = wallSeconds
         self.measuredAt = measuredAt
         self.isSandboxed = isSandboxed
+        self.load = load
     }
 
     /// Decodes a result; results journaled before the sandbox existed read as sandboxed.
@@ -279,6 +299,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         timingUnavailable = try container.decodeIfPresent(String.self, forKey: .timingUnavailable)
         speedupInterval = try container.decodeIfPresent(LogInterval.self, forKey: .speedupInterval)
         comparison = try container.decodeIfPresent(Comparison.self, forKey: .comparison)
+        load = try container.decodeIfPresent(MachineLoad.self, forKey: .load)
     }
 
     /// Encodes the result; `failure` and `geomean_speedup` are always present, as null when absent.
@@ -307,6 +328,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         try container.encodeIfPresent(timingUnavailable, forKey: .timingUnavailable)
         try container.encodeIfPresent(speedupInterval, forKey: .speedupInterval)
         try container.encodeIfPresent(comparison, forKey: .comparison)
+        try container.encodeIfPresent(load, forKey: .load)
     }
 }
 

@@ -232,7 +232,9 @@ package struct Evaluator: Sendable {
         let space = try TunableSpace.parse(source: request.source, file: request.candidateName)
         let backend = try await backend(for: task)
         let flags = backend.flags(task: task, space: space, configuration: request.configuration)
-        let profile = try await MachineProbe(cacheDirectory: cacheDirectory, compiler: task.build.compiler).profile()
+        let probe = MachineProbe(cacheDirectory: cacheDirectory, compiler: task.build.compiler)
+        let profile = try await probe.profile()
+        let peaks = MachinePeaks(profile: profile, probe: probe)
         let target = try await backend.target(for: task)
         var options = request.options
         if target.timingUnavailable != nil { options.isCorrectnessOnly = true }
@@ -285,10 +287,16 @@ package struct Evaluator: Sendable {
         )
         result.device = target.device
         result.timingUnavailable = target.timingUnavailable
-        func finish(_ result: inout EvaluationResult) -> EvaluationResult {
+        func finish(_ result: inout EvaluationResult, machine: MachineProfile) -> EvaluationResult {
             let elapsed = clock.now - started
             result.wallSeconds = elapsed.inSeconds
             result.correct = result.verdict == .correct
+            if machine != result.machine {
+                // Measured again during the evaluation: every shape's fractions against the fresh figures.
+                result.machine = machine
+                for index in result.shapes.indices { result.shapes[index].applyMachine(machine) }
+            }
+            result.load = MachineLoad.combining(result.shapes.compactMap(\.load), scope: "during this evaluation")
             if result.correct {
                 result.geomeanSpeedup = TimingStatistics.geometricMean(result.shapes.compactMap(\.speedup))
                 let intervals = result.shapes.compactMap(\.speedupInterval)
@@ -330,7 +338,7 @@ package struct Evaluator: Sendable {
                 rejection.kind == .forbiddenSymbols || rejection.kind == .forbiddenInclude
                 ? .integrityViolation : .buildFailed
             result.failure = rejection.message
-            return finish(&result)
+            return finish(&result, machine: await peaks.profile)
         }
         var rival: Implementation?
         if let wanted = request.rival, !options.isCorrectnessOnly {
@@ -348,13 +356,19 @@ package struct Evaluator: Sendable {
         }
 
         var seeds = InputSeeds(fixed: request.options.seed)
+        let history = BaselineHistory(
+            directory: cacheDirectory.appending(path: "baselines"),
+            key: try CacheAuthentication.key(in: cacheDirectory)
+        )
         var failed = false
         for (index, shape) in request.shapes.enumerated() {
             events(.shapeStarted(shape.name, index: index, of: request.shapes.count))
             try Task.checkCancellation()
-            let shapeResult: ShapeResult
+            var shapeResult: ShapeResult
             let verdict: Verdict?
             let reason: String?
+            let meter = LoadMeter.start()
+            let workerCPU = WorkerCPUTally()
             do {
                 (shapeResult, verdict, reason) = try await runShape(
                     shape,
@@ -362,7 +376,9 @@ package struct Evaluator: Sendable {
                     implementations: (oracle, baseline, candidate),
                     rival: rival.map { ($0, request.rival?.name ?? "the rival") },
                     backend: backend,
-                    profile: profile,
+                    peaks: peaks,
+                    devicePeaks: target.peaks,
+                    workerCPU: workerCPU,
                     options: options,
                     isTimed: !failed && !options.isCorrectnessOnly,
                     seeds: &seeds
@@ -373,6 +389,21 @@ package struct Evaluator: Sendable {
                 throw error
             }
             try Task.checkCancellation()
+            let drift = shapeResult.baselineSeconds.flatMap { seconds in
+                history.record(
+                    seconds,
+                    shape: shape.name,
+                    identity: BaselineHistory.identity([
+                        task.contentHash, shape.driverSpec, profile.fingerprint, sandboxMode.rawValue, target.tools,
+                    ])
+                )
+            }
+            shapeResult.load = meter.load(
+                unreapedSeconds: workerCPU.seconds,
+                baseline: drift,
+                scope: "during this shape"
+            )
+            shapeResult.verdict = verdict
             result.shapes.append(shapeResult)
             events(.shapeFinished(shapeResult))
             if let verdict, let reason {
@@ -387,7 +418,7 @@ package struct Evaluator: Sendable {
             }
         }
         if !failed { result.verdict = .correct }
-        return finish(&result)
+        return finish(&result, machine: await peaks.profile)
     }
 
     private func runShape(
@@ -396,7 +427,9 @@ package struct Evaluator: Sendable {
         implementations: (oracle: Implementation, baseline: Implementation, candidate: Implementation),
         rival: (implementation: Implementation, name: String)?,
         backend: any Backend,
-        profile: MachineProfile,
+        peaks: MachinePeaks,
+        devicePeaks: DevicePeaks?,
+        workerCPU: WorkerCPUTally,
         options: EvaluationOptions,
         isTimed: Bool,
         seeds: inout InputSeeds
@@ -422,6 +455,7 @@ package struct Evaluator: Sendable {
             try implementations.candidate.launch(shape, folders[2]),
         ]
         let rivalLaunch = try rival.map { try $0.implementation.launch(shape, folders[3]) }
+        let profile = await peaks.profile
         let callTimeout = options.callTimeout ?? task.limits.callTimeout
         let checksAccounting = backend.reportsWorkerAccounting
         let usesMachinePeak = task.backend == .c
@@ -430,7 +464,7 @@ package struct Evaluator: Sendable {
             try await DriverSession.with(launches[1]) { baseline -> ShapeOutcome in
                 try await DriverSession.with(launches[2]) { candidate -> ShapeOutcome in
                     try await DriverSession.withOptional(rivalLaunch) { rivalSession -> ShapeOutcome in
-                        let run = ShapeRun(
+                        var run = ShapeRun(
                             shape: shape,
                             task: task,
                             oracle: oracle,
@@ -443,8 +477,10 @@ package struct Evaluator: Sendable {
                             callTimeout: callTimeout,
                             isTimed: isTimed,
                             checksWorkerAccounting: checksAccounting,
-                            usesMachinePeak: usesMachinePeak
+                            usesMachinePeak: usesMachinePeak,
+                            workerCPU: workerCPU
                         )
+                        run.devicePeaks = devicePeaks
                         return try await run.run(seeds: &localSeeds)
                     }
                 }
@@ -452,7 +488,27 @@ package struct Evaluator: Sendable {
         }
         seeds = localSeeds
         switch outcome {
-        case .passed(let result):
+        case .passed(var result):
+            if usesMachinePeak, (result.fractionOfPeak ?? 0) > 1 {
+                // Over 100% of the peak: the probe may have been under-read; measure it again.
+                result.applyMachine(try await peaks.remeasure())
+            }
+            return (result, nil, nil)
+        case .tooFast(var result, _):
+            // Never reject a time against a profile that may be under-read: measure the machine again first.
+            let machine = try await peaks.remeasure()
+            result.applyMachine(machine)
+            if let gflops = result.gflops,
+                let reason = SpeedCheck.impossibility(gflops: gflops, machine: machine, wasRemeasured: true)
+            {
+                result.correct = false
+                result.failure = reason
+                return (result, .integrityViolation, reason)
+            }
+            result.correct = true
+            result.notes.append(
+                "faster than the cached machine profile allowed; the machine was measured again and the time stands"
+            )
             return (result, nil, nil)
         case .failed(var result, let verdict, let reason):
             result.correct = false

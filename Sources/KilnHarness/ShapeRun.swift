@@ -9,6 +9,9 @@ enum ShapeOutcome: Sendable {
     case failed(ShapeResult, Verdict, String)
     /// The candidate's worker died.
     case candidateDied(ShapeResult, WorkerDeath)
+    /// Checked and timed, but faster than the machine's profile allows (a reason says by how much): the
+    /// evaluator measures the machine again before it concludes (``SpeedCheck``).
+    case tooFast(ShapeResult, String)
 }
 
 /// The three drivers of one shape (oracle, baseline, candidate) and the protocol between them.
@@ -38,6 +41,10 @@ struct ShapeRun {
     /// Whether the machine profile's peak is the device's (the CPU's, for C): only then are fractions of
     /// peak reported and speeds above it refused.
     let usesMachinePeak: Bool
+    /// The CPU time of the workers' calls, for the evaluation's load (``LoadMeter``).
+    let workerCPU: WorkerCPUTally
+    /// A GPU's measured peaks, for the roofline of a backend whose device is not the machine's CPU.
+    var devicePeaks: DevicePeaks? = nil
 
     private static let setupTimeout: Duration = .seconds(180)
     /// Slack on top of a call's deadline before Kiln gives up on the monitor itself.
@@ -268,25 +275,31 @@ struct ShapeRun {
                 String(format: "noisy: the middle half of the ratios spans %.0f%% of the median", spread * 100)
             )
         }
-        if candidateMedian > 0, result.flops > 0 {
-            let gflops = result.flops / candidateMedian / 1e9
-            result.gflops = gflops
-        }
-        if usesMachinePeak, candidateMedian > 0, result.flops > 0 {
-            let gflops = result.flops / candidateMedian / 1e9
-            result.fractionOfPeak = gflops / profile.peakGflopsAll
-            if gflops > profile.peakGflopsAll * 1.1 {
+        if usesMachinePeak {
+            result.applyMachine(profile)
+            if let gflops = result.gflops,
+                let reason = SpeedCheck.impossibility(gflops: gflops, machine: profile, wasRemeasured: false)
+            {
+                return .tooFast(result, reason)
+            }
+        } else if let devicePeaks {
+            result.applyRoofline(Roofline(devicePeaks))
+            // The device's dense tensor-core rate, measured by Kiln, with room for a kernel that beats cuBLAS.
+            if let gflops = result.gflops, gflops > devicePeaks.tensorGflops * 1.5 {
                 return .failed(
                     result,
                     .integrityViolation,
                     String(
                         format:
-                            "impossible speed: %.1f GFLOP/s exceeds this machine's measured peak of %.1f; the candidate skipped work",
+                            "timing rejected (impossible speed): %.0f GFLOP/s is over 1.5x this GPU's measured tensor-core peak of %.0f",
                         gflops,
-                        profile.peakGflopsAll
+                        devicePeaks.tensorGflops
                     )
                 )
             }
+        } else if candidateMedian > 0 {
+            result.gflops = result.flops > 0 ? result.flops / candidateMedian / 1e9 : nil
+            result.achievedGbs = result.bytes > 0 ? result.bytes / candidateMedian / 1e9 : nil
         }
         result.correct = true
         return .passed(result)
@@ -377,7 +390,7 @@ struct ShapeRun {
     /// Sets up and calls the oracle once on (seed, perturbation); its outputs stay in its monitor.
     private func referenceCall(seed: UInt64, perturbation: UInt64 = 0) async throws(HarnessError) -> Inputs {
         let fields = try trusted(await setup(oracle, seed: seed, perturbation: perturbation), role: "oracle")
-        _ = try trusted(await call(oracle, deadline: callTimeout * 4), role: "oracle")
+        workerCPU.add(nanoseconds: try trusted(await call(oracle, deadline: callTimeout * 4), role: "oracle")["cpu_ns"])
         return Self.inputs(fields)
     }
 
@@ -387,6 +400,7 @@ struct ShapeRun {
         let hash = fields["inputs"] ?? ""
         if let expected, hash != expected { throw differentInputs() }
         let timed = try trusted(await call(baseline, deadline: callTimeout * 4), role: "baseline")
+        workerCPU.add(nanoseconds: timed["cpu_ns"])
         if timed["inputs"] != hash {
             throw HarnessError(.taskBroken, "the task's baseline modified its inputs on shape '\(shape.name)'")
         }
@@ -434,6 +448,7 @@ struct ShapeRun {
         }
         switch await call(rival, deadline: callTimeout) {
         case .ok(let fields):
+            workerCPU.add(nanoseconds: fields["cpu_ns"])
             guard fields["inputs"] == hash else { return (nil, "it modified its inputs", nil) }
             return ((Double(fields["ns"] ?? "") ?? 0) * 1e-9, nil, hash)
         case let other: return (nil, Self.describeRival(other), nil)
@@ -487,6 +502,7 @@ struct ShapeRun {
         }
         switch await call(candidate, deadline: callTimeout) {
         case .ok(let fields):
+            workerCPU.add(nanoseconds: fields["cpu_ns"])
             if fields["inputs"] != hash {
                 return .failed(.integrityViolation, "modified its inputs: input buffers differ after the call")
             }

@@ -23,7 +23,13 @@ enum ResultTable {
                 "machine: \(machine.cpuModel.isEmpty ? "unknown CPU" : machine.cpuModel) · measured peak "
                     + "\(fixed(machine.peakGflopsAll, 0)) GFLOP/s on \(machine.threads) threads, "
                     + "\(fixed(machine.peakGflops1, 0)) on one · triad \(fixed(machine.bandwidthGbsAll, 1)) GB/s"
+                    + (machine.theoreticalPeak.map { " · bound \(fixed($0.gflops, 0)) GFLOP/s in theory" } ?? "")
             )
+            if let reason = machine.suspectReason {
+                lines.append(
+                    "machine profile SUSPECT (\(reason)); fractions are of \(fixed(machine.referencePeakGflops, 0)) GFLOP/s"
+                )
+            }
         case .triton:
             let tunables = result.configuration.label.replacingOccurrences(of: " flags#0", with: "")
                 .replacingOccurrences(of: "flags#0", with: "")
@@ -34,7 +40,8 @@ enum ResultTable {
         if let reason = result.timingUnavailable { lines.append("timing: \(reason)") }
         lines.append("")
         var header = [
-            "shape", "correct", "max abs err", "baseline", "candidate", "speedup", "IQR", "GFLOP/s", "of peak", "cores",
+            "shape", "correct", "max abs err", "baseline", "candidate", "speedup", "IQR", "GFLOP/s", "of peak", "GB/s",
+            "of roofline", "cores",
         ]
         let comparing = result.shapes.contains { $0.versus != nil }
         if comparing { header += ["vs rival", "its IQR"] }
@@ -52,6 +59,9 @@ enum ResultTable {
                 shape.candidateSeconds.map(duration) ?? "-", shape.speedup.map { fixed($0, 2) + "x" } ?? "-",
                 shape.speedupLow.flatMap { low in shape.speedupHigh.map { "\(fixed(low, 2))-\(fixed($0, 2))" } } ?? "-",
                 shape.gflops.map { fixed($0, 1) } ?? "-", shape.fractionOfPeak.map { fixed($0 * 100, 1) + "%" } ?? "-",
+                shape.achievedGbs.map { fixed($0, 1) } ?? "-",
+                shape.fractionOfRoofline.map { fixed($0 * 100, 0) + "%" + (shape.isMemoryBound == true ? " mem" : "") }
+                    ?? "-",
                 shape.coresUsed.map { fixed($0, 1) } ?? "-",
             ]
             if comparing { row += versusCells(shape) }
@@ -61,6 +71,7 @@ enum ResultTable {
         for shape in result.shapes {
             if let failure = shape.failure { lines.append("  \(shape.name): \(failure)") }
             for note in shape.notes { lines.append("  \(shape.name): \(note)") }
+            if let load = shape.load, load.isBusy { lines.append("  \(shape.name): \(load.note)") }
         }
         lines.append("")
         if result.correct {
@@ -88,6 +99,9 @@ enum ResultTable {
                 lines.append("")
                 lines.append(String(result.buildLog.split(separator: "\n").prefix(15).joined(separator: "\n")))
             }
+        }
+        if let load = result.load {
+            lines.append("load\(result.isCached ? " (when it was measured)" : ""): \(load.note)")
         }
         lines.append("evaluated in \(fixed(result.wallSeconds, 1)) s · result \(result.contentHash.prefix(12))")
         return lines.joined(separator: "\n")
