@@ -18,6 +18,8 @@ extension AgentRunContext {
     ///   - shapes: suite shapes for a partial evaluation; nil for the whole suite.
     ///   - parent: the candidate it derives from; default the best so far.
     ///   - fresh: measure again even when an identical evaluation is in the cache.
+    ///   - compareWith: the candidate to time beside it (`compare_with`); nil for the run's best, when a
+    ///     full-suite evaluation is made and a timed best exists.
     /// - Returns: the candidate and its result.
     /// - Throws: ``ToolArgumentError``, ``TaskError``, what the ledger throws.
     func evaluate(
@@ -26,7 +28,8 @@ extension AgentRunContext {
         flagSet: Int?,
         shapes: [String]?,
         parent: Int? = nil,
-        fresh: Bool = false
+        fresh: Bool = false,
+        compareWith: Int? = nil
     ) async throws -> (CandidateRecord, EvaluationResult) {
         let source = try standard.workspace.read(path)
         let space = try TunableSpace.parse(source: source, file: path)
@@ -59,7 +62,7 @@ extension AgentRunContext {
         }
         var options = self.options
         if fresh { options.usesCache = false }
-        let request = EvaluationRequest(
+        var request = EvaluationRequest(
             task: task,
             source: source,
             candidateName: "\(path) #\(record.id)",
@@ -67,6 +70,22 @@ extension AgentRunContext {
             shapes: try task.shapes(named: partial ?? []),
             options: options
         )
+        if let compareWith {
+            guard let rival = state.candidates[compareWith], let rivalSource = state.settings?.source(of: rival.record)
+            else {
+                throw ToolArgumentError(
+                    message: "there is no candidate #\(compareWith) to compare with; see leaderboard"
+                )
+            }
+            request.rival = Rival(
+                name: "#\(compareWith)",
+                candidate: compareWith,
+                source: rivalSource,
+                configuration: rival.record.configuration
+            )
+        } else if partial == nil {
+            request.rival = state.rivalForNextEvaluation(excluding: record.id)
+        }
         let result = try await ledger.evaluate(
             record,
             isNew: isNew,
@@ -100,6 +119,7 @@ extension AgentRunContext {
             throw ToolArgumentError(message: "argument 'fresh' must be true or false")
         }
         let fresh = arguments["fresh"]?.bool ?? false
+        let compareWith = try arguments.int("compare_with")
         let repeats = try arguments.int("repeat")
         if let repeats, !(1...Self.maxRepeats).contains(repeats) {
             throw ToolArgumentError(message: "argument 'repeat' must be 1 to \(Self.maxRepeats), not \(repeats)")
@@ -110,7 +130,8 @@ extension AgentRunContext {
                 settings: settings,
                 flagSet: flagSet,
                 shapes: shapes,
-                fresh: fresh
+                fresh: fresh,
+                compareWith: compareWith
             )
             return ToolOutcome(
                 EvaluationText.describe(result, candidate: record, best: state.bestSpeedup) + "\n" + budgetLine(),
@@ -129,7 +150,8 @@ extension AgentRunContext {
                 settings: settings,
                 flagSet: flagSet,
                 shapes: shapes,
-                fresh: true
+                fresh: true,
+                compareWith: compareWith
             )
             done.append((record, result))
             if !result.correct { break }

@@ -19,9 +19,18 @@ enum EvaluationText {
         } else if let geomean = result.geomeanSpeedup {
             lines.append(
                 String(format: "correct · geometric-mean speedup %.2fx", geomean)
+                    + (result.speedupInterval.map { String(format: " (95%% interval %.2f-%.2f)", $0.low, $0.high) }
+                        ?? "")
                     + (candidate.shapes != nil ? " on a partial suite (not ranked)" : "")
                     + (best.map { String(format: " · best so far %.2fx", $0) } ?? "")
             )
+            if let comparison = result.comparison {
+                lines.append(
+                    "timed beside \(comparison.rival) in the same pairs: \(comparison.summary)"
+                        + (comparison.verdict == .better
+                            ? "" : "; a candidate replaces the best it was timed beside only when better")
+                )
+            }
         } else {
             let why = result.timingUnavailable ?? "checked for correctness only"
             lines.append("correct on \(result.shapes.count) shapes, not timed: \(why)")
