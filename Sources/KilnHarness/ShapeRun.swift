@@ -181,7 +181,12 @@ struct ShapeRun {
         let start = clock.now
         var versus: [Double] = []
         var rivalTimes: [Double] = []
-        while ratios.count < options.maxPairs {
+        // With a rival the six orders of the three (each side first, second and third, after each of the
+        // others) come round once every six pairs; the pairs end on a whole round, so no side is favoured by
+        // where it ran, unless fewer than six pairs were asked for.
+        let rounds = rival != nil && options.maxPairs >= 6
+        var maxPairs: Int { rounds && rivalProblem == nil ? options.maxPairs / 6 * 6 : options.maxPairs }
+        while ratios.count < maxPairs {
             let seed = seeds.next()
             var baselineSeconds = 0.0
             var candidateSeconds = 0.0
@@ -239,8 +244,9 @@ struct ShapeRun {
             var spread = TimingStatistics(ratios).relativeSpread ?? 1
             // A comparison with a rival is only as decisive as its own ratios: they must settle too.
             if comparing, rivalProblem == nil { spread = max(spread, TimingStatistics(versus).relativeSpread ?? 1) }
-            if ratios.count >= options.minPairs
-                && (spread <= options.targetSpread || clock.now - start >= options.shapeTimeBudget)
+            let wholeRound = !(rounds && comparing) || ratios.count.isMultiple(of: 6)
+            if ratios.count >= options.minPairs, wholeRound,
+                spread <= options.targetSpread || clock.now - start >= options.shapeTimeBudget
             {
                 break
             }
