@@ -234,6 +234,9 @@ struct ShapeRun {
             case .failed(let verdict, let reason): return .failed(result, verdict, reason)
             case .died(let death): return .candidateDied(result, death)
             }
+            // The rival's outputs are read and checked too: a wrong rival is no yardstick, and both sides
+            // of the comparison then do the same between their calls.
+            if comparing, rivalProblem == nil, rivalSeconds != nil { rivalProblem = try await checkRival() }
             ratios.append(baselineSeconds / candidateSeconds)
             baselineTimes.append(baselineSeconds)
             candidateTimes.append(candidateSeconds)
@@ -458,6 +461,24 @@ struct ShapeRun {
             guard fields["inputs"] == hash else { return (nil, "it modified its inputs", nil) }
             return ((Double(fields["ns"] ?? "") ?? 0) * 1e-9, nil, hash)
         case let other: return (nil, Self.describeRival(other), nil)
+        }
+    }
+
+    /// Checks the rival's last outputs against the oracle's last reference; why it cannot be compared, or nil.
+    private func checkRival() async throws(HarnessError) -> String? {
+        guard let rival else { return "no rival" }
+        switch await rival.request("out", timeout: Self.setupTimeout) {
+        case .ok(let fields):
+            let count = Int(fields["bytes"] ?? "") ?? -1
+            guard count >= 0, let bytes = await rival.readBytes(count, timeout: Self.setupTimeout) else {
+                return "its driver did not send the outputs it announced"
+            }
+            let metrics = try trusted(
+                await oracle.request("check \(bytes.count)", payload: bytes, timeout: Self.setupTimeout),
+                role: "oracle"
+            )
+            return toleranceProblem(metrics).map { "it gave a wrong result: \($0)" }
+        case let other: return Self.describeRival(other)
         }
     }
 

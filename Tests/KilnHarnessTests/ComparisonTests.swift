@@ -66,15 +66,21 @@ struct ComparisonTests {
         #expect(result.speedupInterval != nil)
     }
 
-    @Test("a rival that crashes is dropped with its reason; the candidate's own result stands")
-    func failingRival() async throws {
-        let request = try Self.request(rival: try Self.rival(Fixtures.file("hostile/segfault.c"), name: "#3"))
+    @Test(
+        "a rival that crashes or computes a wrong result is dropped with its reason; the candidate's own result stands",
+        arguments: [
+            ("hostile/segfault.c", "no comparison with #3: it died"),
+            ("hostile/no_write.c", "no comparison with #3: it gave a wrong result: "),
+        ]
+    )
+    func failingRival(fixture: String, note: String) async throws {
+        let request = try Self.request(rival: try Self.rival(Fixtures.file(fixture), name: "#3"))
         let result = try await Evaluator(cacheDirectory: Fixtures.sharedCache).evaluate(request)
         #expect(result.correct, "\(result.failure ?? "")")
         #expect(result.geomeanSpeedup != nil)
         #expect(result.comparison == nil)
         let notes = result.shapes.flatMap(\.notes)
-        #expect(notes.contains { $0.hasPrefix("no comparison with #3: it died") }, "\(notes)")
+        #expect(notes.contains { $0.hasPrefix(note) }, "\(notes)")
     }
 
     @Test("a correctness-only evaluation compares nothing, and a rival is part of what the cache keys on")
