@@ -55,6 +55,15 @@ let package = Package(
             resources: [.copy("Resources/c"), .copy("Resources/python")]
         ),
         .target(
+            name: "KilnRay",
+            dependencies: [
+                "KilnCore", "KilnHarness", "KilnSandbox", "KilnTask",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            resources: [.copy("Resources/python")]
+        ),
+        .target(
             name: "KilnTuner",
             dependencies: ["KilnCore", "KilnTask"]
         ),
@@ -134,6 +143,7 @@ let package = Package(
                 "KilnAgent",
                 "KilnModelServer",
                 "KilnServe",
+                "KilnRay",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

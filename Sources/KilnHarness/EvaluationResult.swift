@@ -190,10 +190,14 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     /// Why nothing was timed, when the device cannot time (Triton's CPU interpreter): such a result is
     /// correct or not, never faster or slower.
     package var timingUnavailable: String?
+    /// The cluster node that measured it, when an executor other than the local one ran the evaluation;
+    /// nil for a result measured where Kiln runs (and in results made before executors).
+    package var node: EvaluationNode?
 
     private enum CodingKeys: String, CodingKey {
         case correct, verdict, failure, geomeanSpeedup, shapes, task, candidate, configuration, flags, buildLog
         case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed, device, timingUnavailable
+        case node
     }
 
     /// Creates a result.
@@ -259,6 +263,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         isSandboxed = try container.decodeIfPresent(Bool.self, forKey: .isSandboxed) ?? true
         device = try container.decodeIfPresent(String.self, forKey: .device)
         timingUnavailable = try container.decodeIfPresent(String.self, forKey: .timingUnavailable)
+        node = try container.decodeIfPresent(EvaluationNode.self, forKey: .node)
     }
 
     /// Encodes the result; `failure` and `geomean_speedup` are always present, as null when absent.
@@ -285,6 +290,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         try container.encode(isSandboxed, forKey: .isSandboxed)
         try container.encodeIfPresent(device, forKey: .device)
         try container.encodeIfPresent(timingUnavailable, forKey: .timingUnavailable)
+        try container.encodeIfPresent(node, forKey: .node)
     }
 }
 
