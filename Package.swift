@@ -192,7 +192,7 @@ let package = Package(
         .testTarget(
             name: "KilnEndToEndTests",
             dependencies: [
-                "KilnTask",
+                "KilnTask", "KilnRay",
                 "KilnTesting", "KilnAgent", "KilnModelServer", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

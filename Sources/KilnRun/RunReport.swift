@@ -227,7 +227,8 @@ package struct RunReport: Sendable {
         body += "</table>"
         let nodes = nodeRows()
         if !nodes.isEmpty {
-            body += "<h2>Nodes</h2><table><tr><th class=\"l\">node</th><th class=\"l\">kind</th><th>evaluations</th></tr>"
+            body +=
+                "<h2>Nodes</h2><table><tr><th class=\"l\">node</th><th class=\"l\">kind</th><th>evaluations</th></tr>"
             for node in nodes {
                 body +=
                     "<tr><td class=\"mono\">\(esc(node.name))</td><td class=\"l\">\(esc(node.kind))</td><td>\(node.count)</td></tr>"

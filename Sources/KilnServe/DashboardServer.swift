@@ -1,6 +1,7 @@
 package import Foundation
 import Hummingbird
 import KilnHTTPServing
+import KilnHarness
 package import KilnRun
 import Logging
 import NIOCore
