@@ -76,6 +76,14 @@ run() {
     fi
 }
 
+echo
+echo "== device probe (the peaks Kiln bounds GPU speeds by)"
+if ! timeout --kill-after=10 120 "$PYTHON" Sources/KilnHarness/Resources/python/kiln_device_probe.py --device "$device" \
+    $([ "$device" = cpu ] && echo --quick); then
+    failures=$((failures + 1))
+    echo "-- the device probe FAILED"
+fi
+
 for task in rmsnorm-triton extend-attention-triton; do
     seed=$("$PYTHON" -c "import tomllib; print(tomllib.load(open('tasks/$task/task.toml', 'rb'))['seeds'][0])")
     run "$task" baseline.py --shapes "$shapes" "${pairs[@]}"

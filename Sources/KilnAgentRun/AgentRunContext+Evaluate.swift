@@ -20,6 +20,7 @@ extension AgentRunContext {
         var shapes: [String]?
         var parent: Int? = nil
         var fresh = false
+        var compareWith: Int? = nil
     }
 
     /// A candidate ready to evaluate: journaled already (`existing`), or to be journaled under the next id.
@@ -41,6 +42,8 @@ extension AgentRunContext {
     ///   - shapes: suite shapes for a partial evaluation; nil for the whole suite.
     ///   - parent: the candidate it derives from; default the best so far.
     ///   - fresh: measure again even when an identical evaluation is in the cache.
+    ///   - compareWith: the candidate to time beside it (`compare_with`); nil for the run's best, when a
+    ///     full-suite evaluation is made and a timed best exists.
     ///   - claimed: candidates this tool call already took up (an interrupted call's re-run takes up each
     ///     of its candidates once).
     /// - Returns: the candidate and its result.
@@ -52,14 +55,16 @@ extension AgentRunContext {
         shapes: [String]?,
         parent: Int? = nil,
         fresh: Bool = false,
+        compareWith: Int? = nil,
         claimed: inout Set<Int>
     ) async throws -> (CandidateRecord, EvaluationResult) {
-        let ask = Ask(path: path, settings: settings, flagSet: flagSet, shapes: shapes, parent: parent, fresh: fresh)
+        var ask = Ask(path: path, settings: settings, flagSet: flagSet, shapes: shapes, parent: parent, fresh: fresh)
+        ask.compareWith = compareWith
         let prepared = try prepare(ask, claimed: &claimed)
         return try await run(prepared)
     }
 
-    /// Evaluates one candidate (see ``evaluate(path:settings:flagSet:shapes:parent:fresh:claimed:)``), as the
+    /// Evaluates one candidate (see ``evaluate(path:settings:flagSet:shapes:parent:fresh:compareWith:claimed:)``), as the
     /// only one of its tool call.
     func evaluate(
         path: String,
@@ -150,7 +155,7 @@ extension AgentRunContext {
         }
         var options = self.options
         if ask.fresh { options.usesCache = false }
-        let request = EvaluationRequest(
+        var request = EvaluationRequest(
             task: task,
             source: source,
             candidateName: ask.path,
@@ -158,6 +163,24 @@ extension AgentRunContext {
             shapes: try task.shapes(named: partial ?? []),
             options: options
         )
+        if let compareWith = ask.compareWith {
+            guard let rival = state.candidates[compareWith], let rivalSource = state.settings?.source(of: rival.record)
+            else {
+                throw ToolArgumentError(
+                    message: "there is no candidate #\(compareWith) to compare with; see leaderboard"
+                )
+            }
+            request.rival = Rival(
+                name: "#\(compareWith)",
+                candidate: compareWith,
+                source: rivalSource,
+                configuration: rival.record.configuration
+            )
+        } else if partial == nil {
+            // The run's best as it stands now, bundled with the evaluation so that a node times both in the
+            // same pairs.
+            request.rival = state.rivalForNextEvaluation(excluding: record.id)
+        }
         return Prepared(
             record: record,
             existing: existing,
@@ -215,6 +238,7 @@ extension AgentRunContext {
             throw ToolArgumentError(message: "argument 'fresh' must be true or false")
         }
         let fresh = arguments["fresh"]?.bool ?? false
+        let compareWith = try arguments.int("compare_with")
         let repeats = try arguments.int("repeat")
         if let repeats, !(1...Self.maxRepeats).contains(repeats) {
             throw ToolArgumentError(message: "argument 'repeat' must be 1 to \(Self.maxRepeats), not \(repeats)")
@@ -227,6 +251,7 @@ extension AgentRunContext {
                 flagSet: flagSet,
                 shapes: shapes,
                 fresh: fresh,
+                compareWith: compareWith,
                 claimed: &claimed
             )
             return ToolOutcome(
@@ -248,6 +273,7 @@ extension AgentRunContext {
                 flagSet: flagSet,
                 shapes: shapes,
                 fresh: true,
+                compareWith: compareWith,
                 claimed: &claimed
             )
             done.append((record, result))
@@ -297,7 +323,8 @@ extension AgentRunContext {
                     settings: settings,
                     flagSet: try object.int("flag_set"),
                     shapes: object["shapes"]?.array?.compactMap(\.string),
-                    fresh: object["fresh"]?.bool ?? arguments["fresh"]?.bool ?? false
+                    fresh: object["fresh"]?.bool ?? arguments["fresh"]?.bool ?? false,
+                    compareWith: try object.int("compare_with") ?? arguments.int("compare_with")
                 )
             )
         }

@@ -20,9 +20,18 @@ enum EvaluationText {
         } else if let geomean = result.geomeanSpeedup {
             lines.append(
                 String(format: "correct · geometric-mean speedup %.2fx", geomean)
+                    + (result.speedupInterval.map { String(format: " (95%% interval %.2f-%.2f)", $0.low, $0.high) }
+                        ?? "")
                     + (candidate.shapes != nil ? " on a partial suite (not ranked)" : "")
                     + (best.map { String(format: " · best so far %.2fx", $0) } ?? "")
             )
+            if let comparison = result.comparison {
+                lines.append(
+                    "timed beside \(comparison.rival) in the same pairs: \(comparison.summary)"
+                        + (comparison.verdict == .better
+                            ? "" : "; a candidate replaces the best it was timed beside only when better")
+                )
+            }
         } else {
             let why = result.timingUnavailable ?? "checked for correctness only"
             lines.append("correct on \(result.shapes.count) shapes, not timed: \(why)")
@@ -54,31 +63,36 @@ enum EvaluationText {
         return lines
     }
 
-    /// One shape: WRONG and why, or the speedup with its spread, times, rates and error.
+    /// One shape: WRONG (or the verdict it failed with) and why, or the speedup with its spread, times,
+    /// rates, roofline and error, and how it compared with the rival timed beside it.
     static func shapeLine(_ shape: ShapeResult) -> String {
         var line = "\(shape.name): "
         if shape.correct == false {
-            line += "WRONG: \(shape.failure ?? "")"
+            line += "\(shape.failureLabel): \(shape.failure ?? "")"
         } else if let speedup = shape.speedup {
             line += String(
-                format:
-                    "%.2fx (IQR %.2f-%.2f) baseline %.3g ms, candidate %.3g ms, %.1f GFLOP/s, %.1f%% of peak, %.3g GB/s",
+                format: "%.2fx (IQR %.2f-%.2f) baseline %.3g ms, candidate %.3g ms, %.1f GFLOP/s",
                 speedup,
                 shape.speedupLow ?? 0,
                 shape.speedupHigh ?? 0,
                 (shape.baselineSeconds ?? 0) * 1e3,
                 (shape.candidateSeconds ?? 0) * 1e3,
-                shape.gflops ?? 0,
-                (shape.fractionOfPeak ?? 0) * 100,
-                gigabytesPerSecond(shape.bytes, seconds: shape.candidateSeconds) ?? 0
+                shape.gflops ?? 0
             )
-            if let roofline = rooflineText(shape) { line += ", " + roofline }
+            if let fraction = shape.fractionOfPeak { line += String(format: ", %.1f%% of peak", fraction * 100) }
+            line += shape.measurementSuffix
             line += String(format: ", max err %.1e", shape.maxAbsError ?? 0)
-            if shape.isNoisy { line += " (noisy)" }
+            if let versus = versusText(shape) { line += "; " + versus }
         } else {
             line += shape.correct == true ? "correct" : "not reached"
         }
         return line
+    }
+
+    /// `vs #12 1.04x (IQR 0.98-1.09)`, when a rival was timed beside the candidate on this shape.
+    static func versusText(_ shape: ShapeResult) -> String? {
+        guard let versus = shape.versus else { return nil }
+        return String(format: "vs rival %.2fx (IQR %.2f-%.2f)", versus, shape.versusLow ?? 0, shape.versusHigh ?? 0)
     }
 
     /// GB/s at the minimum bytes a call moves.
@@ -87,12 +101,10 @@ enum EvaluationText {
         return bytes / seconds / 1e9
     }
 
-    /// The place for a shape's fraction of its roofline bound (the lower of compute peak and bandwidth x
-    /// arithmetic intensity), in evaluate results and the prompt's starting point. The harness is adding
-    /// `ShapeResult.fractionOfRoofline` (issue 12, item 4); until it does there is nothing true to say.
-    /// When it lands: `shape.fractionOfRoofline.map { String(format: "%.0f%% of roofline", $0 * 100) }`.
+    /// A shape's traffic and its fraction of the roofline bound (the lower of compute peak and bandwidth x
+    /// arithmetic intensity), for the prompt's starting point.
     static func rooflineText(_ shape: ShapeResult) -> String? {
-        nil
+        shape.rooflineSummary
     }
 
     /// The fewest timed pairs whose interquartile range says something about noise.

@@ -23,6 +23,11 @@ package enum HarnessToolDefinitions {
                     "description": "suite shape names (default all; partial evaluations are not ranked)",
                 ],
                 "fresh": ["type": "boolean", "description": "measure again even when the cache holds this evaluation"],
+                "compare_with": [
+                    "type": "integer",
+                    "description":
+                        "a candidate number to time beside this one in the same pairs (default: the best so far, for full-suite evaluations); the result says whether this one is better, the same within noise, or worse",
+                ],
                 "repeat": [
                     "type": "integer",
                     "description": "1-10 fresh evaluations of the same candidate, to see how much the figures vary",
@@ -146,5 +151,7 @@ package enum HarnessToolDefinitions {
                 machine.l2Bytes >> 10,
                 machine.l3Bytes >> 10
             )
+            + (machine.theoreticalPeak.map { "\ntheoretical bound: \($0.summary)" } ?? "")
+            + (machine.suspectReason.map { "\nSUSPECT profile (perhaps under-read): \($0)" } ?? "")
     }
 }

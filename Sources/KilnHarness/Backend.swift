@@ -15,6 +15,9 @@ package struct BackendTarget: Sendable, Hashable, Codable {
     /// The versions of the tools that build or run implementations (the C compiler; Python, PyTorch and
     /// Triton), for cache keys.
     package var tools: String
+    /// The device's measured peaks, when its backend probes it (a GPU): the fp32 FMA rate, the dense
+    /// tensor-core rate and the memory bandwidth.
+    package var peaks: DevicePeaks?
 
     /// Creates a target.
     /// - Parameters:
@@ -28,6 +31,18 @@ package struct BackendTarget: Sendable, Hashable, Codable {
         self.timingUnavailable = timingUnavailable
         self.tools = tools
     }
+}
+
+/// A device's measured peaks (`kiln_device_probe.py` on a GPU).
+package struct DevicePeaks: Sendable, Hashable, Codable {
+    /// fp32 fused multiply-adds, GFLOP/s (a Triton kernel).
+    package var fp32Gflops: Double
+    /// Dense fp16/bf16 matrix multiply through the tensor cores, GFLOP/s (cuBLAS): the bound for `tl.dot`.
+    package var tensorGflops: Double
+    /// Copy bandwidth over a buffer far beyond the L2, GB/s (bytes read and written).
+    package var bandwidthGbs: Double
+    /// Streaming multiprocessors.
+    package var multiprocessors: Int
 }
 
 /// How to start one implementation's driver on one shape.
@@ -50,6 +65,8 @@ package struct Implementation: Sendable {
         case oracle
         case baseline
         case candidate
+        /// Another candidate timed beside the one evaluated.
+        case rival
     }
 
     /// Which implementation this is.

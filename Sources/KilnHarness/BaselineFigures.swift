@@ -24,6 +24,14 @@ package struct BaselineFigures: Codable, Sendable, Hashable {
         package var bytes: Double
         /// How many timed calls the median is over.
         package var calls: Int
+        /// The useful operations per minimum byte moved; nil when the task declares no bytes.
+        package var arithmeticIntensity: Double? = nil
+        /// The roofline bound at that intensity, GFLOP/s.
+        package var rooflineGflops: Double? = nil
+        /// Its rate over the roofline bound.
+        package var fractionOfRoofline: Double? = nil
+        /// True when bandwidth, not compute, bounds it.
+        package var isMemoryBound: Bool? = nil
     }
 
     /// The task's name.
@@ -79,18 +87,25 @@ extension Evaluator {
         var shapes: [BaselineFigures.ShapeFigures] = []
         for shape in result.shapes {
             guard let seconds = shape.baselineSeconds, seconds > 0 else { continue }
-            let gflops = shape.flops / seconds / 1e9
+            // The baseline's own figures: the same arithmetic as a candidate's, at the baseline's time.
+            var figures = shape
+            figures.candidateSeconds = seconds
+            figures.applyMachine(result.machine)
             shapes.append(
                 .init(
                     name: shape.name,
                     parameters: shape.parameters,
                     seconds: seconds,
-                    gflops: gflops,
-                    fractionOfPeak: result.machine.peakGflopsAll > 0 ? gflops / result.machine.peakGflopsAll : 0,
+                    gflops: figures.gflops ?? 0,
+                    fractionOfPeak: figures.fractionOfPeak ?? 0,
                     gbs: shape.bytes / seconds / 1e9,
                     flops: shape.flops,
                     bytes: shape.bytes,
-                    calls: shape.pairs
+                    calls: shape.pairs,
+                    arithmeticIntensity: figures.arithmeticIntensity,
+                    rooflineGflops: figures.rooflineGflops,
+                    fractionOfRoofline: figures.fractionOfRoofline,
+                    isMemoryBound: figures.isMemoryBound
                 )
             )
         }

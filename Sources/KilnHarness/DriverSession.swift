@@ -99,6 +99,15 @@ final class DriverSession {
         return result.closureResult
     }
 
+    /// Starts a driver when there is a launch, runs `body` with it (or with nil), then kills its process group.
+    static func withOptional<R: Sendable>(
+        _ launch: DriverLaunch?,
+        body: (DriverSession?) async throws -> R
+    ) async throws -> R {
+        guard let launch else { return try await body(nil) }
+        return try await with(launch) { try await body($0) }
+    }
+
     /// Waits for the driver's `ready` line.
     func awaitReady(timeout: Duration) async -> DriverReply {
         await reply(timeout: timeout)

@@ -6,7 +6,8 @@ import KilnTask
 
 /// One evaluation as a self-contained folder, for an executor that runs it elsewhere: the task folder's
 /// files (`task/`) and a manifest (`bundle.json`) holding the candidate's source, its name and
-/// configuration, the shapes, the options and the sandbox mode. `kiln eval-bundle FOLDER` on a node
+/// configuration, the shapes, the options, the sandbox mode and the rival it is timed beside (so that the
+/// node times both in the same pairs). The backend travels in the task's own files (`task.toml`). `kiln eval-bundle FOLDER` on a node
 /// evaluates it there, with the node's own cache and sandbox, exactly as a local evaluation.
 ///
 /// The task's content hash travels in the manifest and is checked against the files on arrival, and the
@@ -21,7 +22,7 @@ package struct EvaluationBundle: Sendable {
     /// The manifest's file name.
     package static let manifestName = "bundle.json"
     /// The bundle format this Kiln writes and reads.
-    package static let format = 1
+    package static let format = 2
 
     private struct Manifest: Codable {
         var format: Int
@@ -42,6 +43,15 @@ package struct EvaluationBundle: Sendable {
         var seed: UInt64?
         var usesCache: Bool
         var isCorrectnessOnly: Bool
+        /// Format 2: the rival, when the evaluation times one beside the candidate.
+        var rival: BundledRival?
+    }
+
+    private struct BundledRival: Codable {
+        var name: String
+        var candidate: Int?
+        var source: String
+        var configuration: TunableConfiguration
     }
 
     /// Writes a request as a bundle in a new folder below `parent`.
@@ -76,7 +86,10 @@ package struct EvaluationBundle: Sendable {
             callTimeoutSeconds: options.callTimeout?.inSeconds,
             seed: options.seed,
             usesCache: options.usesCache,
-            isCorrectnessOnly: options.isCorrectnessOnly
+            isCorrectnessOnly: options.isCorrectnessOnly,
+            rival: request.rival.map {
+                BundledRival(name: $0.name, candidate: $0.candidate, source: $0.source, configuration: $0.configuration)
+            }
         )
         let folder = parent.appending(path: "\(identity.prefix(16))-\(UUID().uuidString.prefix(8))")
         do {
@@ -129,7 +142,7 @@ package struct EvaluationBundle: Sendable {
         options.seed = manifest.seed
         options.usesCache = manifest.usesCache
         options.isCorrectnessOnly = manifest.isCorrectnessOnly
-        let request = EvaluationRequest(
+        var request = EvaluationRequest(
             task: task,
             source: manifest.source,
             candidateName: manifest.candidateName,
@@ -137,6 +150,9 @@ package struct EvaluationBundle: Sendable {
             shapes: manifest.shapes,
             options: options
         )
+        request.rival = manifest.rival.map {
+            Rival(name: $0.name, candidate: $0.candidate, source: $0.source, configuration: $0.configuration)
+        }
         guard identity(of: request, sandboxMode: manifest.sandbox) == manifest.identity else {
             throw HarnessError(.io, "the bundle \(folder.path) does not match its identity; it is damaged")
         }
@@ -151,13 +167,19 @@ package struct EvaluationBundle: Sendable {
     package static func identity(of request: EvaluationRequest, sandboxMode: Sandbox.Mode) -> String {
         let options = request.options
         var hasher = SHA256()
-        let parts: [String] = [
+        var parts: [String] = [
             "kiln-bundle-v1", request.task.contentHash, request.source, request.candidateName,
             request.configuration.label, request.shapes.map(\.driverSpec).joined(separator: "\n"),
             "\(options.minPairs) \(options.maxPairs) \(options.targetSpread) \(options.warmups) \(options.isCorrectnessOnly)",
             "\(options.noisySpread) \(options.shapeTimeBudget.inSeconds) \(options.usesCache)", sandboxMode.rawValue,
             options.seed.map(String.init) ?? "fresh", options.callTimeout.map { "\($0.inSeconds)" } ?? "task",
         ]
+        // A rival joins the identity only when there is one, so that format 1 bundles keep theirs.
+        if let rival = request.rival {
+            parts += [
+                "rival", rival.name, rival.candidate.map(String.init) ?? "-", rival.source, rival.configuration.label,
+            ]
+        }
         for part in parts {
             hasher.update(data: Data(part.utf8))
             hasher.update(data: Data([0]))

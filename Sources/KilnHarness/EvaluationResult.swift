@@ -70,6 +70,35 @@ package struct ShapeResult: Codable, Sendable, Hashable {
     package var baselineCPUSeconds: Double? = nil
     /// The candidate's median CPU time per timed call, seconds.
     package var candidateCPUSeconds: Double? = nil
+    /// The speedup median's 95% interval (the notch rule; see ``TimingStatistics/medianInterval``).
+    package var speedupInterval: LogInterval? = nil
+    /// The candidate's speed over the rival's (the run's best or a named candidate) timed in the same
+    /// pairs: the median of rival time / candidate time, above 1 when the candidate is faster.
+    package var versus: Double? = nil
+    /// The quartiles of those ratios.
+    package var versusLow: Double? = nil
+    /// See ``versusLow``.
+    package var versusHigh: Double? = nil
+    /// The median's 95% interval.
+    package var versusInterval: LogInterval? = nil
+    /// The rival's median time, seconds.
+    package var rivalSeconds: Double? = nil
+    /// The candidate's memory traffic at the minimum bytes a call moves, GB/s.
+    package var achievedGbs: Double? = nil
+    /// The useful operations per minimum byte moved (flops / bytes); nil when the task declares no bytes.
+    package var arithmeticIntensity: Double? = nil
+    /// The roofline bound at this intensity: the lower of the all-core peak and bandwidth x intensity,
+    /// GFLOP/s (``Roofline``).
+    package var rooflineGflops: Double? = nil
+    /// The candidate's rate over the roofline bound (for a bandwidth-bound shape, its GB/s over the
+    /// machine's bandwidth).
+    package var fractionOfRoofline: Double? = nil
+    /// True when the roofline bound is the bandwidth's, not the compute peak's.
+    package var isMemoryBound: Bool? = nil
+    /// How busy the machine was while this shape ran.
+    package var load: MachineLoad? = nil
+    /// The verdict this shape failed with; nil when it did not fail.
+    package var verdict: Verdict? = nil
 
     /// Creates a shape's result (the harness fills one in as the shape runs; tests write one from values).
     /// - Parameters:
@@ -187,6 +216,12 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     /// The device the implementations ran on (`cpu`, `cuda:0 ...`, `cpu-interpreter`); nil in results made
     /// before backends.
     package var device: String?
+    /// The geometric-mean speedup's 95% interval, from the shapes' intervals.
+    package var speedupInterval: LogInterval?
+    /// How the candidate compared with a rival timed beside it, when one was.
+    package var comparison: Comparison?
+    /// How busy the machine was while the shapes ran; nil in results from before it was measured.
+    package var load: MachineLoad? = nil
     /// Why nothing was timed, when the device cannot time (Triton's CPU interpreter): such a result is
     /// correct or not, never faster or slower.
     package var timingUnavailable: String?
@@ -198,6 +233,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         case correct, verdict, failure, geomeanSpeedup, shapes, task, candidate, configuration, flags, buildLog
         case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed, device, timingUnavailable
         case node
+        case speedupInterval, comparison, load
     }
 
     /// Creates a result.
@@ -218,7 +254,8 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         seed: UInt64,
         wallSeconds: Double,
         measuredAt: Date,
-        isSandboxed: Bool = true
+        isSandboxed: Bool = true,
+        load: MachineLoad? = nil
     ) {
         self.correct = correct
         self.verdict = verdict
@@ -237,6 +274,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         self.wallSeconds = wallSeconds
         self.measuredAt = measuredAt
         self.isSandboxed = isSandboxed
+        self.load = load
     }
 
     /// Decodes a result; results journaled before the sandbox existed read as sandboxed.
@@ -264,6 +302,9 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         device = try container.decodeIfPresent(String.self, forKey: .device)
         timingUnavailable = try container.decodeIfPresent(String.self, forKey: .timingUnavailable)
         node = try container.decodeIfPresent(EvaluationNode.self, forKey: .node)
+        speedupInterval = try container.decodeIfPresent(LogInterval.self, forKey: .speedupInterval)
+        comparison = try container.decodeIfPresent(Comparison.self, forKey: .comparison)
+        load = try container.decodeIfPresent(MachineLoad.self, forKey: .load)
     }
 
     /// Encodes the result; `failure` and `geomean_speedup` are always present, as null when absent.
@@ -291,6 +332,57 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         try container.encodeIfPresent(device, forKey: .device)
         try container.encodeIfPresent(timingUnavailable, forKey: .timingUnavailable)
         try container.encodeIfPresent(node, forKey: .node)
+        try container.encodeIfPresent(speedupInterval, forKey: .speedupInterval)
+        try container.encodeIfPresent(comparison, forKey: .comparison)
+        try container.encodeIfPresent(load, forKey: .load)
+    }
+}
+
+/// How a candidate compared with a rival timed in the same pairs of the same evaluation.
+package struct Comparison: Codable, Sendable, Hashable {
+    /// The rival's name (`#12`).
+    package var rival: String
+    /// The rival's candidate number in its run, when it has one.
+    package var rivalCandidate: Int?
+    /// The geometric mean over shapes of the candidate's speed over the rival's.
+    package var ratio: Double
+    /// Its 95% interval.
+    package var low: Double
+    /// See ``low``.
+    package var high: Double
+    /// Better, the same within the noise measured, or worse.
+    package var verdict: ComparisonVerdict
+    /// The shapes compared (a rival that failed on a shape is not compared there).
+    package var shapes: Int
+
+    /// Creates a comparison.
+    /// - Parameters:
+    ///   - rival: the rival's name.
+    ///   - rivalCandidate: its candidate number.
+    ///   - interval: the geometric mean's interval.
+    ///   - shapes: the shapes compared.
+    package init(rival: String, rivalCandidate: Int?, interval: LogInterval, shapes: Int) {
+        self.rival = rival
+        self.rivalCandidate = rivalCandidate
+        self.ratio = interval.value
+        self.low = interval.low
+        self.high = interval.high
+        self.verdict = interval.verdict
+        self.shapes = shapes
+    }
+
+    /// `vs #12: 1.04x (95% interval 1.01-1.07): better`.
+    package var summary: String {
+        String(format: "vs %@: %.2fx (95%% interval %.2f-%.2f): %@", rival, ratio, low, high, verdictText)
+    }
+
+    /// The verdict in words.
+    package var verdictText: String {
+        switch verdict {
+        case .better: "better"
+        case .same: "the same within the noise measured"
+        case .worse: "worse"
+        }
     }
 }
 

@@ -37,11 +37,37 @@ package struct EvaluationOptions: Sendable, Hashable {
     package init() {}
 }
 
+/// Another candidate to time in the same pairs as the one evaluated (the run's best, or one named), so
+/// that "faster" means faster than it on this machine now, whatever the baseline did.
+package struct Rival: Sendable, Hashable {
+    /// Its name in results (`#12`).
+    package var name: String
+    /// Its candidate number in the run, when it has one.
+    package var candidate: Int?
+    /// Its source.
+    package var source: String
+    /// Its tunable configuration.
+    package var configuration: TunableConfiguration
+
+    /// Creates a rival.
+    /// - Parameters:
+    ///   - name: its name in results.
+    ///   - candidate: its candidate number.
+    ///   - source: its source.
+    ///   - configuration: its configuration.
+    package init(name: String, candidate: Int?, source: String, configuration: TunableConfiguration) {
+        self.name = name
+        self.candidate = candidate
+        self.source = source
+        self.configuration = configuration
+    }
+}
+
 /// One candidate to evaluate.
 package struct EvaluationRequest: Sendable {
     /// The task.
     package var task: KernelTask
-    /// The candidate's C source.
+    /// The candidate's source.
     package var source: String
     /// How to name the candidate in results.
     package var candidateName: String
@@ -51,6 +77,8 @@ package struct EvaluationRequest: Sendable {
     package var shapes: [Shape]
     /// How thoroughly.
     package var options: EvaluationOptions
+    /// A candidate to time beside this one (timed evaluations only).
+    package var rival: Rival?
 
     /// Creates a request.
     /// - Parameters:
@@ -204,7 +232,9 @@ package struct Evaluator: Sendable {
         let space = try TunableSpace.parse(source: request.source, file: request.candidateName)
         let backend = try await backend(for: task)
         let flags = backend.flags(task: task, space: space, configuration: request.configuration)
-        let profile = try await MachineProbe(cacheDirectory: cacheDirectory, compiler: task.build.compiler).profile()
+        let probe = MachineProbe(cacheDirectory: cacheDirectory, compiler: task.build.compiler)
+        let profile = try await probe.profile()
+        let peaks = MachinePeaks(profile: profile, probe: probe)
         let target = try await backend.target(for: task)
         var options = request.options
         if target.timingUnavailable != nil { options.isCorrectnessOnly = true }
@@ -257,12 +287,31 @@ package struct Evaluator: Sendable {
         )
         result.device = target.device
         result.timingUnavailable = target.timingUnavailable
-        func finish(_ result: inout EvaluationResult) -> EvaluationResult {
+        func finish(_ result: inout EvaluationResult, machine: MachineProfile) -> EvaluationResult {
             let elapsed = clock.now - started
             result.wallSeconds = elapsed.inSeconds
             result.correct = result.verdict == .correct
+            if machine != result.machine {
+                // Measured again during the evaluation: every shape's fractions against the fresh figures.
+                result.machine = machine
+                for index in result.shapes.indices { result.shapes[index].applyMachine(machine) }
+            }
+            result.load = MachineLoad.combining(result.shapes.compactMap(\.load), scope: "during this evaluation")
             if result.correct {
                 result.geomeanSpeedup = TimingStatistics.geometricMean(result.shapes.compactMap(\.speedup))
+                let intervals = result.shapes.compactMap(\.speedupInterval)
+                if intervals.count == result.shapes.count {
+                    result.speedupInterval = LogInterval.geometricMean(intervals)
+                }
+                let versus = result.shapes.compactMap(\.versusInterval)
+                if let wanted = request.rival, !versus.isEmpty, let interval = LogInterval.geometricMean(versus) {
+                    result.comparison = Comparison(
+                        rival: wanted.name,
+                        rivalCandidate: wanted.candidate,
+                        interval: interval,
+                        shapes: versus.count
+                    )
+                }
             }
             cache.store(result, key: key)
             return result
@@ -289,24 +338,47 @@ package struct Evaluator: Sendable {
                 rejection.kind == .forbiddenSymbols || rejection.kind == .forbiddenInclude
                 ? .integrityViolation : .buildFailed
             result.failure = rejection.message
-            return finish(&result)
+            return finish(&result, machine: await peaks.profile)
+        }
+        var rival: Implementation?
+        if let wanted = request.rival, !options.isCorrectnessOnly {
+            let rivalSpace = try TunableSpace.parse(source: wanted.source, file: wanted.name)
+            if case .ready(let implementation, _) = try await backend.candidate(
+                task: task,
+                source: wanted.source,
+                space: rivalSpace,
+                configuration: wanted.configuration,
+                displayName: wanted.name,
+                target: target
+            ) {
+                rival = Implementation(role: .rival, launch: implementation.launch)
+            }
         }
 
         var seeds = InputSeeds(fixed: request.options.seed)
+        let history = BaselineHistory(
+            directory: cacheDirectory.appending(path: "baselines"),
+            key: try CacheAuthentication.key(in: cacheDirectory)
+        )
         var failed = false
         for (index, shape) in request.shapes.enumerated() {
             events(.shapeStarted(shape.name, index: index, of: request.shapes.count))
             try Task.checkCancellation()
-            let shapeResult: ShapeResult
+            var shapeResult: ShapeResult
             let verdict: Verdict?
             let reason: String?
+            let meter = LoadMeter.start()
+            let workerCPU = WorkerCPUTally()
             do {
                 (shapeResult, verdict, reason) = try await runShape(
                     shape,
                     task: task,
                     implementations: (oracle, baseline, candidate),
+                    rival: rival.map { ($0, request.rival?.name ?? "the rival") },
                     backend: backend,
-                    profile: profile,
+                    peaks: peaks,
+                    devicePeaks: target.peaks,
+                    workerCPU: workerCPU,
                     options: options,
                     isTimed: !failed && !options.isCorrectnessOnly,
                     seeds: &seeds
@@ -317,6 +389,21 @@ package struct Evaluator: Sendable {
                 throw error
             }
             try Task.checkCancellation()
+            let drift = shapeResult.baselineSeconds.flatMap { seconds in
+                history.record(
+                    seconds,
+                    shape: shape.name,
+                    identity: BaselineHistory.identity([
+                        task.contentHash, shape.driverSpec, profile.fingerprint, sandboxMode.rawValue, target.tools,
+                    ])
+                )
+            }
+            shapeResult.load = meter.load(
+                unreapedSeconds: workerCPU.seconds,
+                baseline: drift,
+                scope: "during this shape"
+            )
+            shapeResult.verdict = verdict
             result.shapes.append(shapeResult)
             events(.shapeFinished(shapeResult))
             if let verdict, let reason {
@@ -331,22 +418,25 @@ package struct Evaluator: Sendable {
             }
         }
         if !failed { result.verdict = .correct }
-        return finish(&result)
+        return finish(&result, machine: await peaks.profile)
     }
 
     private func runShape(
         _ shape: Shape,
         task: KernelTask,
         implementations: (oracle: Implementation, baseline: Implementation, candidate: Implementation),
+        rival: (implementation: Implementation, name: String)?,
         backend: any Backend,
-        profile: MachineProfile,
+        peaks: MachinePeaks,
+        devicePeaks: DevicePeaks?,
+        workerCPU: WorkerCPUTally,
         options: EvaluationOptions,
         isTimed: Bool,
         seeds: inout InputSeeds
     ) async throws -> (ShapeResult, Verdict?, String?) {
         let logs = cacheDirectory.appending(path: "logs")
         let tag = UUID().uuidString
-        let folders = ["oracle", "baseline", "candidate"].map { logs.appending(path: "\(tag)-\($0)") }
+        let folders = ["oracle", "baseline", "candidate", "rival"].map { logs.appending(path: "\(tag)-\($0)") }
         defer { for url in folders { try? FileManager.default.removeItem(at: url) } }
         for folder in folders {
             do {
@@ -364,6 +454,8 @@ package struct Evaluator: Sendable {
             try implementations.baseline.launch(shape, folders[1]),
             try implementations.candidate.launch(shape, folders[2]),
         ]
+        let rivalLaunch = try rival.map { try $0.implementation.launch(shape, folders[3]) }
+        let profile = await peaks.profile
         let callTimeout = options.callTimeout ?? task.limits.callTimeout
         let checksAccounting = backend.reportsWorkerAccounting
         let usesMachinePeak = task.backend == .c
@@ -371,26 +463,52 @@ package struct Evaluator: Sendable {
         let outcome: ShapeOutcome = try await DriverSession.with(launches[0]) { oracle -> ShapeOutcome in
             try await DriverSession.with(launches[1]) { baseline -> ShapeOutcome in
                 try await DriverSession.with(launches[2]) { candidate -> ShapeOutcome in
-                    let run = ShapeRun(
-                        shape: shape,
-                        task: task,
-                        oracle: oracle,
-                        baseline: baseline,
-                        candidate: candidate,
-                        options: options,
-                        profile: profile,
-                        callTimeout: callTimeout,
-                        isTimed: isTimed,
-                        checksWorkerAccounting: checksAccounting,
-                        usesMachinePeak: usesMachinePeak
-                    )
-                    return try await run.run(seeds: &localSeeds)
+                    try await DriverSession.withOptional(rivalLaunch) { rivalSession -> ShapeOutcome in
+                        var run = ShapeRun(
+                            shape: shape,
+                            task: task,
+                            oracle: oracle,
+                            baseline: baseline,
+                            candidate: candidate,
+                            rival: rivalSession,
+                            rivalName: rival?.name,
+                            options: options,
+                            profile: profile,
+                            callTimeout: callTimeout,
+                            isTimed: isTimed,
+                            checksWorkerAccounting: checksAccounting,
+                            usesMachinePeak: usesMachinePeak,
+                            workerCPU: workerCPU
+                        )
+                        run.devicePeaks = devicePeaks
+                        return try await run.run(seeds: &localSeeds)
+                    }
                 }
             }
         }
         seeds = localSeeds
         switch outcome {
-        case .passed(let result):
+        case .passed(var result):
+            if usesMachinePeak, (result.fractionOfPeak ?? 0) > 1 {
+                // Over 100% of the peak: the probe may have been under-read; measure it again.
+                result.applyMachine(try await peaks.remeasure())
+            }
+            return (result, nil, nil)
+        case .tooFast(var result, _):
+            // Never reject a time against a profile that may be under-read: measure the machine again first.
+            let machine = try await peaks.remeasure()
+            result.applyMachine(machine)
+            if let gflops = result.gflops,
+                let reason = SpeedCheck.impossibility(gflops: gflops, machine: machine, wasRemeasured: true)
+            {
+                result.correct = false
+                result.failure = reason
+                return (result, .integrityViolation, reason)
+            }
+            result.correct = true
+            result.notes.append(
+                "faster than the cached machine profile allowed; the machine was measured again and the time stands"
+            )
             return (result, nil, nil)
         case .failed(var result, let verdict, let reason):
             result.correct = false
@@ -483,6 +601,7 @@ package struct Evaluator: Sendable {
             "\(options.minPairs) \(options.maxPairs) \(options.targetSpread) \(options.warmups) \(options.isCorrectnessOnly)",
             "\(options.noisySpread) \(options.shapeTimeBudget)", sandboxMode.rawValue,
             options.seed.map(String.init) ?? "fresh", options.callTimeout.map { "\($0)" } ?? "task",
+            request.rival.map { "rival \($0.name)\u{1}\($0.configuration.label)\u{1}\($0.source)" } ?? "no rival",
         ]
         for part in parts {
             hasher.update(data: Data(part.utf8))

@@ -1,4 +1,5 @@
 package import Foundation
+import KilnCore
 import KilnSandbox
 
 #if canImport(Glibc)
@@ -6,11 +7,21 @@ import Glibc
 #endif
 
 /// Measures the machine (peak FMA rate, memory bandwidth, cache sizes) and caches the result.
+///
+/// The probe runs until its best two readings of each figure agree (``ProbeRounds``), keeping the best
+/// of each, and records the load it saw. A profile measured on a busy machine, or whose readings never
+/// settled or contradict each other, is suspect: it is used, but measured again once it is
+/// ``suspectRetryInterval`` old. No measurement ever lowers a cached figure (a busy machine reads low,
+/// never high); delete `probe.json` to start over.
 package struct MachineProbe: Sendable {
     /// Where `probe.json` and the probe's build are kept.
     package var cacheDirectory: URL
     /// The C compiler to build the probe with.
     package var compiler: String
+    /// How old a suspect profile must be before ``profile()`` measures again: ten minutes, so a machine
+    /// that stays busy is not probed (5 runs, about 10 s) before every evaluation. A time that looks too
+    /// fast is re-checked against a fresh measurement whatever the profile's age (``SpeedCheck``).
+    package var suspectRetryInterval: Duration = .seconds(600)
 
     /// Creates a probe.
     /// - Parameters:
@@ -34,23 +45,37 @@ package struct MachineProbe: Sendable {
         return profile
     }
 
-    /// The cached profile, or a fresh measurement when none is cached.
+    /// The cached profile, or a fresh measurement when none is cached, the cached one is suspect and
+    /// old enough to try again, or it was written before profiles had a theoretical bound.
     /// - Returns: the profile.
     /// - Throws: ``HarnessError`` when the probe cannot be built or run.
     package func profile() async throws(HarnessError) -> MachineProfile {
-        if let cached = cached() { return cached }
+        if let cached = cached(), !needsMeasuring(cached) { return cached }
         return try await withProbeLock { () async throws(HarnessError) -> MachineProfile in
             // Another process may have measured while this one waited.
-            if let cached = cached() { return cached }
+            if let cached = cached(), !needsMeasuring(cached) { return cached }
             return try await measureUnlocked()
         }
     }
 
-    /// Builds and runs the probe (a few seconds), then caches its result.
+    /// Builds and runs the probe (a few seconds), merges its result into the cached profile (no figure
+    /// is lowered) and caches that.
     /// - Returns: the fresh profile.
     /// - Throws: ``HarnessError`` `.probeFailed` when the probe cannot be built or run.
     package func measure() async throws(HarnessError) -> MachineProfile {
         try await withProbeLock { () async throws(HarnessError) -> MachineProfile in try await measureUnlocked() }
+    }
+
+    /// Whether a cached profile should be measured again before use.
+    /// - Parameters:
+    ///   - profile: the cached profile.
+    ///   - now: the time now.
+    /// - Returns: true when it predates the theoretical bound, or is suspect and old enough.
+    package func needsMeasuring(_ profile: MachineProfile, now: Date = Date()) -> Bool {
+        if profile.theoreticalPeak == nil || profile.rounds == nil { return true }
+        guard profile.isSuspect else { return false }
+        guard let measuredAt = profile.measuredAt else { return true }
+        return now.timeIntervalSince(measuredAt) >= suspectRetryInterval.inSeconds
     }
 
     /// Runs `body` holding an exclusive lock on the cache's probe, so that two processes never
@@ -96,29 +121,18 @@ package struct MachineProbe: Sendable {
                 "the machine probe does not compile:\n\(BuildLog.firstErrors(build.output))"
             )
         }
-        let run = try await harnessRun(
-            folder.appending(path: "probe").path,
-            [],
-            timeout: .seconds(120),
-            directory: folder
-        )
-        guard run.isSuccess, let json = run.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
-            throw HarnessError(.probeFailed, "the machine probe failed: \(run.output.suffix(500))")
+        var readings: [ProbeReading] = []
+        while readings.count < ProbeRounds.maximumRounds {
+            readings.append(try await readOnce(folder.appending(path: "probe"), in: folder))
+            if ProbeRounds.isSettled(readings) { break }
         }
-        var profile: MachineProfile
-        do {
-            profile = try Self.decoder.decode(MachineProfile.self, from: Data(json.utf8))
-        } catch {
-            throw HarnessError(
-                .probeFailed,
-                "the machine probe printed unreadable JSON: \(json.prefix(300))",
-                underlying: error
-            )
+        guard let fresh = ProbeRounds.profile(from: readings, measuredAt: Date()) else {
+            throw HarnessError(.probeFailed, "the machine probe gave no reading")
         }
-        profile.measuredAt = Date()
-        guard profile.peakGflopsAll > 0, profile.peakGflops1 > 0, profile.bandwidthGbs1 > 0 else {
+        guard fresh.peakGflopsAll > 0, fresh.peakGflops1 > 0, fresh.bandwidthGbs1 > 0 else {
             throw HarnessError(.probeFailed, "the machine probe measured zero throughput; is the machine overloaded?")
         }
+        let profile = cached().map { MachineProfile.merged(cached: $0, fresh: fresh) } ?? fresh
         do {
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -130,6 +144,29 @@ package struct MachineProbe: Sendable {
             throw HarnessError(.io, "cannot write \(cacheURL.path)", underlying: error)
         }
         return profile
+    }
+
+    /// Runs the built probe once, measuring the load meanwhile (the probe is a child Kiln reaps, so its
+    /// own CPU time is not counted as load).
+    private func readOnce(_ probe: URL, in folder: URL) async throws(HarnessError) -> ProbeReading {
+        let meter = LoadMeter.start()
+        let run = try await harnessRun(probe.path, [], timeout: .seconds(120), directory: folder)
+        let load = meter.load(scope: "while it ran")
+        guard run.isSuccess, let json = run.output.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
+            throw HarnessError(.probeFailed, "the machine probe failed: \(run.output.suffix(500))")
+        }
+        var reading: ProbeReading
+        do {
+            reading = try Self.decoder.decode(ProbeReading.self, from: Data(json.utf8))
+        } catch {
+            throw HarnessError(
+                .probeFailed,
+                "the machine probe printed unreadable JSON: \(json.prefix(300))",
+                underlying: error
+            )
+        }
+        reading.load = load
+        return reading
     }
 
     private static var decoder: JSONDecoder {

@@ -24,9 +24,38 @@ package struct MachineProfile: Codable, Sendable, Hashable {
     package var simd: String
     /// When the probe ran.
     package var measuredAt: Date?
+    /// The fp32 FMA rate no run on this machine can beat (threads x lanes x 2 x FMA pipes x the highest
+    /// clock seen, reported or implied by the one-core peak), and what it was computed from; nil in
+    /// profiles written before it existed.
+    package var theoreticalPeak: TheoreticalPeak? = nil
+    /// The load the probe saw while it measured (over all its rounds).
+    package var load: MachineLoad? = nil
+    /// How many times the probe has run for these figures, over every measurement merged into them; each
+    /// figure is the best of those runs.
+    package var rounds: Int? = nil
+    /// Why these figures cannot be trusted (a busy machine, readings that never settled, all cores slower
+    /// than one); nil when they can. A suspect profile is measured again, and never lowered.
+    package var suspectReason: String? = nil
 
     /// A short identity of the machine: model and core count. Results from another machine never match.
+    /// Only identity goes in it, never a measured figure: results are cached under it.
     package var fingerprint: String { "\(cpuModel)|\(threads)|\(simd)" }
+
+    /// True when the figures may be under-read (see ``suspectReason``).
+    package var isSuspect: Bool { suspectReason != nil }
+
+    /// The rate above which a time is impossible: the larger of the measured all-core peak and the
+    /// theoretical one, either of which may be missing (0). Neither can be under-read at once: a busy
+    /// machine lowers the measured peak, never the theoretical one.
+    package var speedLimitGflops: Double { max(peakGflopsAll, theoreticalPeak?.gflops ?? 0) }
+
+    /// The peak fractions are taken of: the measured all-core peak, or, while it is suspect (perhaps
+    /// under-read), the larger of it and the theoretical one, so no correct candidate reads over 100%
+    /// because the probe was under-read.
+    package var referencePeakGflops: Double { isSuspect ? speedLimitGflops : peakGflopsAll }
+
+    /// The bandwidth rooflines are drawn with: the better of the one- and all-thread triads.
+    package var referenceBandwidthGbs: Double { max(bandwidthGbsAll, bandwidthGbs1) }
 
     /// Creates a profile from its figures (the probe decodes one; tests write one from values).
     /// - Parameters:

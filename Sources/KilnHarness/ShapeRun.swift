@@ -9,6 +9,9 @@ enum ShapeOutcome: Sendable {
     case failed(ShapeResult, Verdict, String)
     /// The candidate's worker died.
     case candidateDied(ShapeResult, WorkerDeath)
+    /// Checked and timed, but faster than the machine's profile allows (a reason says by how much): the
+    /// evaluator measures the machine again before it concludes (``SpeedCheck``).
+    case tooFast(ShapeResult, String)
 }
 
 /// The three drivers of one shape (oracle, baseline, candidate) and the protocol between them.
@@ -24,6 +27,10 @@ struct ShapeRun {
     let oracle: DriverSession
     let baseline: DriverSession
     let candidate: DriverSession
+    /// Another candidate (the run's best, or one named) timed in the same pairs, for `versus`; nil when none.
+    let rival: DriverSession?
+    /// The rival's name in results (`#12`).
+    let rivalName: String?
     let options: EvaluationOptions
     let profile: MachineProfile
     let callTimeout: Duration
@@ -34,6 +41,10 @@ struct ShapeRun {
     /// Whether the machine profile's peak is the device's (the CPU's, for C): only then are fractions of
     /// peak reported and speeds above it refused.
     let usesMachinePeak: Bool
+    /// The CPU time of the workers' calls, for the evaluation's load (``LoadMeter``).
+    let workerCPU: WorkerCPUTally
+    /// A GPU's measured peaks, for the roofline of a backend whose device is not the machine's CPU.
+    var devicePeaks: DevicePeaks? = nil
 
     private static let setupTimeout: Duration = .seconds(180)
     /// Slack on top of a call's deadline before Kiln gives up on the monitor itself.
@@ -89,6 +100,13 @@ struct ShapeRun {
             let ready = try trusted(await session.awaitReady(timeout: Self.setupTimeout), role: role)
             try requireTiming(ready, role: role)
         }
+        var rivalProblem: String?
+        if let rival {
+            switch await rival.awaitReady(timeout: Self.setupTimeout) {
+            case .ok: break
+            case let other: rivalProblem = Self.describeRival(other)
+            }
+        }
         switch await candidate.awaitReady(timeout: Self.setupTimeout) {
         case .ok(let ready): try requireTiming(ready, role: "candidate")
         case .dead(var death):
@@ -141,11 +159,14 @@ struct ShapeRun {
         // Warm-up, unchecked, on inputs of its own.
         for _ in 0..<options.warmups {
             let seed = seeds.next()
-            _ = try await baselineCall(seed: seed, expected: nil)
+            let (_, _, hash) = try await baselineCall(seed: seed, expected: nil)
             switch try await candidateCall(seed: seed, result: &result) {
             case .ok: break
             case .failed(let verdict, let reason): return .failed(result, verdict, reason)
             case .died(let death): return .candidateDied(result, death)
+            }
+            if rival != nil, rivalProblem == nil {
+                (_, rivalProblem, _) = try await rivalCall(seed: seed, expected: hash)
             }
         }
 
@@ -158,14 +179,32 @@ struct ShapeRun {
         var candidateCPU: [Double] = []
         let clock = ContinuousClock()
         let start = clock.now
+        var versus: [Double] = []
+        var rivalTimes: [Double] = []
         while ratios.count < options.maxPairs {
             let seed = seeds.next()
             var baselineSeconds = 0.0
             var candidateSeconds = 0.0
+            var rivalSeconds: Double?
             let candidateFirst = ratios.count % 2 == 1
             var inputs: String?
-            for turn in 0..<2 {
-                if (turn == 0) == candidateFirst {
+            // With a rival, each side goes first, second and third in turn: the turn is the rival's when it
+            // comes round to it.
+            let comparing = rival != nil && rivalProblem == nil
+            let turns = comparing ? 3 : 2
+            let rivalTurn = comparing ? ratios.count % 3 : -1
+            var sideTurn = 0
+            for turn in 0..<turns {
+                if turn == rivalTurn {
+                    if rivalProblem == nil {
+                        let hash: String?
+                        (rivalSeconds, rivalProblem, hash) = try await rivalCall(seed: seed, expected: inputs)
+                        inputs = inputs ?? hash
+                    }
+                    continue
+                }
+                defer { sideTurn += 1 }
+                if (sideTurn == 0) == candidateFirst {
                     switch try await candidateCall(seed: seed, expected: inputs, result: &result) {
                     case .ok(let seconds, let cpu, let hash):
                         candidateSeconds = seconds
@@ -193,7 +232,13 @@ struct ShapeRun {
             ratios.append(baselineSeconds / candidateSeconds)
             baselineTimes.append(baselineSeconds)
             candidateTimes.append(candidateSeconds)
-            let spread = TimingStatistics(ratios).relativeSpread ?? 1
+            if let rivalSeconds, rivalProblem == nil, candidateSeconds > 0 {
+                versus.append(rivalSeconds / candidateSeconds)
+                rivalTimes.append(rivalSeconds)
+            }
+            var spread = TimingStatistics(ratios).relativeSpread ?? 1
+            // A comparison with a rival is only as decisive as its own ratios: they must settle too.
+            if comparing, rivalProblem == nil { spread = max(spread, TimingStatistics(versus).relativeSpread ?? 1) }
             if ratios.count >= options.minPairs
                 && (spread <= options.targetSpread || clock.now - start >= options.shapeTimeBudget)
             {
@@ -203,6 +248,19 @@ struct ShapeRun {
         let ratioStats = TimingStatistics(ratios)
         let candidateMedian = TimingStatistics(candidateTimes).median ?? 0
         result.pairs = ratios.count
+        result.speedupInterval = ratioStats.medianInterval
+        if rival != nil {
+            if let rivalProblem {
+                result.notes.append("no comparison with \(rivalName ?? "the rival"): \(rivalProblem)")
+            } else if versus.count >= 2 {
+                let stats = TimingStatistics(versus)
+                result.versus = stats.median
+                result.versusLow = stats.quantile(0.25)
+                result.versusHigh = stats.quantile(0.75)
+                result.versusInterval = stats.medianInterval
+                result.rivalSeconds = TimingStatistics(rivalTimes).median
+            }
+        }
         result.speedup = ratioStats.median
         result.speedupLow = ratioStats.quantile(0.25)
         result.speedupHigh = ratioStats.quantile(0.75)
@@ -217,25 +275,31 @@ struct ShapeRun {
                 String(format: "noisy: the middle half of the ratios spans %.0f%% of the median", spread * 100)
             )
         }
-        if candidateMedian > 0, result.flops > 0 {
-            let gflops = result.flops / candidateMedian / 1e9
-            result.gflops = gflops
-        }
-        if usesMachinePeak, candidateMedian > 0, result.flops > 0 {
-            let gflops = result.flops / candidateMedian / 1e9
-            result.fractionOfPeak = gflops / profile.peakGflopsAll
-            if gflops > profile.peakGflopsAll * 1.1 {
+        if usesMachinePeak {
+            result.applyMachine(profile)
+            if let gflops = result.gflops,
+                let reason = SpeedCheck.impossibility(gflops: gflops, machine: profile, wasRemeasured: false)
+            {
+                return .tooFast(result, reason)
+            }
+        } else if let devicePeaks {
+            result.applyRoofline(Roofline(devicePeaks))
+            // The device's dense tensor-core rate, measured by Kiln, with room for a kernel that beats cuBLAS.
+            if let gflops = result.gflops, gflops > devicePeaks.tensorGflops * 1.5 {
                 return .failed(
                     result,
                     .integrityViolation,
                     String(
                         format:
-                            "impossible speed: %.1f GFLOP/s exceeds this machine's measured peak of %.1f; the candidate skipped work",
+                            "timing rejected (impossible speed): %.0f GFLOP/s is over 1.5x this GPU's measured tensor-core peak of %.0f",
                         gflops,
-                        profile.peakGflopsAll
+                        devicePeaks.tensorGflops
                     )
                 )
             }
+        } else if candidateMedian > 0 {
+            result.gflops = result.flops > 0 ? result.flops / candidateMedian / 1e9 : nil
+            result.achievedGbs = result.bytes > 0 ? result.bytes / candidateMedian / 1e9 : nil
         }
         result.correct = true
         return .passed(result)
@@ -326,7 +390,7 @@ struct ShapeRun {
     /// Sets up and calls the oracle once on (seed, perturbation); its outputs stay in its monitor.
     private func referenceCall(seed: UInt64, perturbation: UInt64 = 0) async throws(HarnessError) -> Inputs {
         let fields = try trusted(await setup(oracle, seed: seed, perturbation: perturbation), role: "oracle")
-        _ = try trusted(await call(oracle, deadline: callTimeout * 4), role: "oracle")
+        workerCPU.add(nanoseconds: try trusted(await call(oracle, deadline: callTimeout * 4), role: "oracle")["cpu_ns"])
         return Self.inputs(fields)
     }
 
@@ -336,6 +400,7 @@ struct ShapeRun {
         let hash = fields["inputs"] ?? ""
         if let expected, hash != expected { throw differentInputs() }
         let timed = try trusted(await call(baseline, deadline: callTimeout * 4), role: "baseline")
+        workerCPU.add(nanoseconds: timed["cpu_ns"])
         if timed["inputs"] != hash {
             throw HarnessError(.taskBroken, "the task's baseline modified its inputs on shape '\(shape.name)'")
         }
@@ -364,6 +429,43 @@ struct ShapeRun {
             throw HarnessError(.internal, "Kiln's driver for the \(role) did not send the outputs it announced")
         }
         return bytes
+    }
+
+    // MARK: - The rival
+
+    /// Sets up and times the rival once on `seed`; its time, or why it cannot be compared (a rival that
+    /// fails is no fault of the candidate: the comparison is dropped, with the reason).
+    private func rivalCall(seed: UInt64, expected: String?) async throws(HarnessError) -> (Double?, String?, String?) {
+        guard let rival else { return (nil, "no rival", nil) }
+        let hash: String
+        switch await setup(rival, seed: seed) {
+        case .ok(let fields):
+            hash = fields["inputs"] ?? ""
+            if let expected, hash != expected { throw differentInputs() }
+        case .taskError(let message):
+            throw HarnessError(.taskBroken, "the task's instance file failed on shape '\(shape.name)': \(message)")
+        case let other: return (nil, Self.describeRival(other), nil)
+        }
+        switch await call(rival, deadline: callTimeout) {
+        case .ok(let fields):
+            workerCPU.add(nanoseconds: fields["cpu_ns"])
+            guard fields["inputs"] == hash else { return (nil, "it modified its inputs", nil) }
+            return ((Double(fields["ns"] ?? "") ?? 0) * 1e-9, nil, hash)
+        case let other: return (nil, Self.describeRival(other), nil)
+        }
+    }
+
+    private static func describeRival(_ reply: DriverReply) -> String {
+        switch reply {
+        case .ok: "it answered out of turn"
+        case .error(let message): "Kiln's driver for it failed: \(message.prefix(200))"
+        case .taskError(let message): "the task failed: \(message.prefix(200))"
+        case .raised(let message): "it raised \(message.prefix(200))"
+        case .violation(let message): "it broke a rule: \(message.prefix(200))"
+        case .dead(let death): "it died (\(death.status))"
+        case .timeout: "it passed its deadline"
+        case .lost: "its driver stopped answering"
+        }
     }
 
     // MARK: - The candidate
@@ -400,6 +502,7 @@ struct ShapeRun {
         }
         switch await call(candidate, deadline: callTimeout) {
         case .ok(let fields):
+            workerCPU.add(nanoseconds: fields["cpu_ns"])
             if fields["inputs"] != hash {
                 return .failed(.integrityViolation, "modified its inputs: input buffers differ after the call")
             }

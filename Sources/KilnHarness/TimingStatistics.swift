@@ -33,6 +33,18 @@ package struct TimingStatistics: Sendable, Hashable {
         return (high - low) / median
     }
 
+    /// An approximate 95% interval for the median of positive ratios, by the boxplot notch rule (McGill,
+    /// Tukey and Larsen): median ± 1.58 · IQR / √n, taken in log space so that it stays positive and a
+    /// ratio and its inverse get mirrored intervals. Nil for fewer than two values.
+    package var medianInterval: LogInterval? {
+        guard sorted.count >= 2, sorted.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+        let logs = TimingStatistics(sorted.map { log($0) })
+        guard let center = logs.median, let low = logs.quantile(0.25), let high = logs.quantile(0.75) else {
+            return nil
+        }
+        return LogInterval(center: center, halfWidth: 1.58 * (high - low) / Double(sorted.count).squareRoot())
+    }
+
     /// The geometric mean of positive values; nil when empty or any value is not positive.
     /// - Parameter values: the values.
     /// - Returns: the geometric mean.
@@ -40,6 +52,59 @@ package struct TimingStatistics: Sendable, Hashable {
         guard !values.isEmpty, values.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
         return exp(values.map { log($0) }.reduce(0, +) / Double(values.count))
     }
+}
+
+/// An interval around a ratio, held in log space: `center` ± `halfWidth` of the ratio's logarithm.
+package struct LogInterval: Sendable, Hashable, Codable {
+    /// The logarithm of the ratio.
+    package var center: Double
+    /// Half the interval's width in log space.
+    package var halfWidth: Double
+
+    /// Creates an interval.
+    /// - Parameters:
+    ///   - center: the ratio's logarithm.
+    ///   - halfWidth: half the width, in log space.
+    package init(center: Double, halfWidth: Double) {
+        self.center = center
+        self.halfWidth = halfWidth
+    }
+
+    /// The ratio.
+    package var value: Double { exp(center) }
+    /// The interval's lower end.
+    package var low: Double { exp(center - halfWidth) }
+    /// The interval's upper end.
+    package var high: Double { exp(center + halfWidth) }
+
+    /// The interval of the geometric mean of independent ratios: the mean of the centers, and the
+    /// half-widths combined as independent errors (√Σw² / k).
+    /// - Parameter intervals: one interval per shape.
+    /// - Returns: the combined interval, or nil when there are none.
+    package static func geometricMean(_ intervals: [LogInterval]) -> LogInterval? {
+        guard !intervals.isEmpty else { return nil }
+        let count = Double(intervals.count)
+        let center = intervals.map(\.center).reduce(0, +) / count
+        let width = intervals.map { $0.halfWidth * $0.halfWidth }.reduce(0, +).squareRoot() / count
+        return LogInterval(center: center, halfWidth: width)
+    }
+
+    /// Whether the ratio is above 1 (`better`), below (`worse`), or 1 lies within the interval (`same`).
+    package var verdict: ComparisonVerdict {
+        if center - halfWidth > 0 { return .better }
+        if center + halfWidth < 0 { return .worse }
+        return .same
+    }
+}
+
+/// How a candidate compares with another measured beside it, in the same evaluation.
+package enum ComparisonVerdict: String, Sendable, Hashable, Codable {
+    /// Faster, beyond the noise measured.
+    case better
+    /// Within the noise measured: no difference can be claimed.
+    case same
+    /// Slower, beyond the noise measured.
+    case worse
 }
 
 /// The seeds of an evaluation's input sets. Each is drawn from the system's cryptographic generator

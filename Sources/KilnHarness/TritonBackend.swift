@@ -32,12 +32,75 @@ struct TritonBackend: Backend {
         try python.requireTorchAndTriton()
         let onGPU = try Self.usesGPU(python)
         let device = onGPU ? "cuda:0 \(python.gpuName ?? "GPU")" : "cpu-interpreter"
-        return BackendTarget(
+        var target = BackendTarget(
             backend: .triton,
             device: device,
             timingUnavailable: onGPU ? nil : Self.interpreterNote,
             tools: "python \(python.python) torch \(python.torch ?? "?") triton \(python.triton ?? "?") \(device)"
         )
+        if onGPU { target.peaks = try await devicePeaks(python: python, target: target) }
+        return target
+    }
+
+    /// The GPU's peaks, measured once by `kiln_device_probe.py` (trusted, outside the sandbox) and kept
+    /// in the cache under its MAC, keyed by the device and the tools.
+    private func devicePeaks(python: PythonEnvironment, target: BackendTarget) async throws(HarnessError)
+        -> DevicePeaks
+    {
+        let key = try CacheAuthentication.key(in: cacheDirectory)
+        let name = "device-probe-\(hex(SHA256.hash(data: Data(target.tools.utf8))).prefix(16)).json"
+        let url = cacheDirectory.appending(path: name)
+        if let data = try? Data(contentsOf: url), let body = CacheAuthentication.open(data, key: key),
+            let peaks = try? JSONDecoder().decode(DevicePeaks.self, from: body)
+        {
+            return peaks
+        }
+        var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C", "PYTHONDONTWRITEBYTECODE": "1"]
+        for name in ["HOME", "CUDA_VISIBLE_DEVICES", "TMPDIR"] {
+            if let value = ProcessInfo.processInfo.environment[name] { environment[name] = value }
+        }
+        let script = try Self.driverFolder().appending(path: "kiln_device_probe.py").path
+        let output: ProcessRunner.Output
+        do {
+            output = try await ProcessRunner.run(
+                python.executable,
+                [script, "--device", "cuda"],
+                environment: environment,
+                timeout: .seconds(300)
+            )
+        } catch {
+            throw HarnessError(sandboxError: error)
+        }
+        struct Report: Decodable {
+            var sms: Int
+            var fp32_gflops: Double?
+            var tensor_gflops: Double?
+            var bandwidth_gbs: Double?
+        }
+        guard output.isSuccess,
+            let line = output.output.split(separator: "\n").last(where: { $0.hasPrefix("kiln-device-probe ") }),
+            let report = try? JSONDecoder().decode(
+                Report.self,
+                from: Data(line.dropFirst("kiln-device-probe ".count).utf8)
+            ),
+            let fp32 = report.fp32_gflops, let tensor = report.tensor_gflops, let bandwidth = report.bandwidth_gbs,
+            fp32 > 0, tensor > 0, bandwidth > 0
+        else {
+            throw HarnessError(
+                .probeFailed,
+                "the GPU probe (kiln_device_probe.py) failed: \(output.output.suffix(500)); run it by hand with \(python.executable) to see why"
+            )
+        }
+        let peaks = DevicePeaks(
+            fp32Gflops: fp32,
+            tensorGflops: tensor,
+            bandwidthGbs: bandwidth,
+            multiprocessors: report.sms
+        )
+        if let body = try? JSONEncoder().encode(peaks) {
+            try? CacheAuthentication.seal(body, key: key).write(to: url, options: .atomic)
+        }
+        return peaks
     }
 
     private static func usesGPU(_ python: PythonEnvironment) throws(HarnessError) -> Bool {

@@ -1,6 +1,6 @@
 package import Foundation
 import KilnCore
-import KilnHarness
+package import KilnHarness
 import KilnSandbox
 import Subprocess
 import Synchronization
@@ -84,7 +84,14 @@ package final class RayLocalCluster: Sendable {
         let port = try freePort()
         let address = "127.0.0.1:\(port)"
         let cluster = RayLocalCluster(address: address, groups: [])
-        return try await start(nodes[...], index: 0, cluster: cluster, ray: ray, folder: folder, environment: environment) {
+        return try await start(
+            nodes[...],
+            index: 0,
+            cluster: cluster,
+            ray: ray,
+            folder: folder,
+            environment: environment
+        ) {
             try await body(cluster)
         }
     }
@@ -138,7 +145,10 @@ package final class RayLocalCluster: Sendable {
                 return false
             }
             guard started else {
-                throw ExecutorError(.bridgeFailed, "the Ray node \(index) on loopback did not start (see \(temporary.path))")
+                throw ExecutorError(
+                    .bridgeFailed,
+                    "the Ray node \(index) on loopback did not start (see \(temporary.path))"
+                )
             }
             return try await start(
                 nodes.dropFirst(),

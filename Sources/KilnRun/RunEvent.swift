@@ -236,6 +236,9 @@ package enum RunEvent: Sendable, Hashable {
     case winnerRemeasured(candidate: Int, result: EvaluationResult)
     /// The end-of-run check of a candidate on the held-out shapes.
     case heldoutChecked(candidate: Int, result: EvaluationResult)
+    /// The end-of-run measurement of the leading candidate beside the runner-up, in the same pairs, before
+    /// a winner is declared.
+    case remeasured(candidate: Int, rival: Int, result: EvaluationResult)
     /// The run ended.
     case finished(RunOutcome)
     /// The run stopped on request (Ctrl-C); it can be resumed.
@@ -259,6 +262,7 @@ package enum RunEvent: Sendable, Hashable {
         case .budgetExhausted: "budget_exhausted"
         case .heldoutChecked: "heldout_checked"
         case .winnerRemeasured: "winner_remeasured"
+        case .remeasured: "remeasured"
         case .finished: "finished"
         case .interrupted: "interrupted"
         case .agent(let event): "agent_" + event.kind
@@ -374,6 +378,7 @@ extension RunEvent {
         var agentEventText: String?
         var name: String?
         var rationale: String?
+        var rival: Int?
     }
 
     /// The event's payload as JSON.
@@ -393,6 +398,10 @@ extension RunEvent {
         case .bestImproved(let candidate, let speedup):
             payload.candidate = candidate
             payload.speedup = speedup
+        case .remeasured(let candidate, let rival, let result):
+            payload.candidate = candidate
+            payload.rival = rival
+            payload.result = result
         case .budgetExhausted(let budget): payload.budget = budget
         case .finished(let outcome): payload.outcome = outcome
         case .interrupted: break
@@ -432,6 +441,8 @@ extension RunEvent {
         case "heldout_checked": return .heldoutChecked(candidate: try need(p.candidate), result: try need(p.result))
         case "winner_remeasured":
             return .winnerRemeasured(candidate: try need(p.candidate), result: try need(p.result))
+        case "remeasured":
+            return .remeasured(candidate: try need(p.candidate), rival: try need(p.rival), result: try need(p.result))
         case "finished": return .finished(try need(p.outcome))
         case "interrupted": return .interrupted
         case "track_started": return .trackStarted(name: try need(p.name), rationale: p.rationale ?? "")

@@ -116,7 +116,7 @@ extension RunOrchestrator {
         guard let settings = ledger.state.settings,
             let design = settings.designs.first(where: { $0.name == candidate.design })
         else { throw RunError(.corrupt, "candidate \(candidate.id) names an unknown design") }
-        let request = EvaluationRequest(
+        var request = EvaluationRequest(
             task: task,
             source: design.source,
             candidateName: "\(design.name) #\(candidate.id)",
@@ -124,6 +124,9 @@ extension RunOrchestrator {
             shapes: task.suite,
             options: evaluationOptions(settings)
         )
+        // Timed beside the run's best as it stands at submission, in the same pairs on the same node (the
+        // rival travels in the bundle).
+        request.rival = ledger.state.rivalForNextEvaluation(excluding: candidate.id)
         do {
             _ = try await ledger.evaluate(
                 candidate,

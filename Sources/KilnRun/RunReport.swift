@@ -94,12 +94,16 @@ package struct RunReport: Sendable {
             out.append("")
             out.append("## Winner per shape")
             out.append("")
-            out.append("| shape | speedup | IQR | baseline | candidate | GFLOP/s | of peak |")
-            out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+            out.append("| shape | speedup | IQR | baseline | candidate | GFLOP/s | of peak | GB/s | of roofline |")
+            out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             for shape in result.shapes {
                 out.append(
-                    "| \(shape.name) | \(shape.speedup.map { fixed($0) + "x" } ?? "-") | \(iqr(shape)) | \(shape.baselineSeconds.map(duration) ?? "-") | \(shape.candidateSeconds.map(duration) ?? "-") | \(shape.gflops.map { String(format: "%.1f", $0) } ?? "-") | \(shape.fractionOfPeak.map { String(format: "%.1f%%", $0 * 100) } ?? "-") |"
+                    "| \(shape.name) | \(shape.speedup.map { fixed($0) + "x" } ?? "-") | \(iqr(shape)) | \(shape.baselineSeconds.map(duration) ?? "-") | \(shape.candidateSeconds.map(duration) ?? "-") | \(shape.gflops.map { String(format: "%.1f", $0) } ?? "-") | \(shape.fractionOfPeak.map { String(format: "%.1f%%", $0 * 100) } ?? "-") | \(gbs(shape)) | \(roofline(shape)) |"
                 )
+            }
+            if let load = result.load {
+                out.append("")
+                out.append("Machine load while the winner was measured: \(load.note)")
             }
         } else {
             out.append("- no correct candidate yet")
@@ -197,12 +201,15 @@ package struct RunReport: Sendable {
                 unit: "x"
             )
             body +=
-                "<table><tr><th>shape</th><th>speedup</th><th>IQR</th><th>baseline</th><th>candidate</th><th>GFLOP/s</th><th>of peak</th><th>max abs err</th></tr>"
+                "<table><tr><th>shape</th><th>speedup</th><th>IQR</th><th>baseline</th><th>candidate</th><th>GFLOP/s</th><th>of peak</th><th>GB/s</th><th>of roofline</th><th>max abs err</th></tr>"
             for shape in result.shapes {
                 body +=
-                    "<tr><td>\(esc(shape.name))</td><td>\(shape.speedup.map { fixed($0) + "x" } ?? "-")</td><td>\(iqr(shape))</td><td>\(shape.baselineSeconds.map(duration) ?? "-")</td><td>\(shape.candidateSeconds.map(duration) ?? "-")</td><td>\(shape.gflops.map { String(format: "%.1f", $0) } ?? "-")</td><td>\(shape.fractionOfPeak.map { String(format: "%.1f%%", $0 * 100) } ?? "-")</td><td>\(shape.maxAbsError.map { String(format: "%.1e", $0) } ?? "-")</td></tr>"
+                    "<tr><td>\(esc(shape.name))</td><td>\(shape.speedup.map { fixed($0) + "x" } ?? "-")</td><td>\(iqr(shape))</td><td>\(shape.baselineSeconds.map(duration) ?? "-")</td><td>\(shape.candidateSeconds.map(duration) ?? "-")</td><td>\(shape.gflops.map { String(format: "%.1f", $0) } ?? "-")</td><td>\(shape.fractionOfPeak.map { String(format: "%.1f%%", $0 * 100) } ?? "-")</td><td>\(gbs(shape))</td><td>\(esc(roofline(shape)))</td><td>\(shape.maxAbsError.map { String(format: "%.1e", $0) } ?? "-")</td></tr>"
             }
             body += "</table>"
+            if let load = result.load {
+                body += "<p>Machine load while the winner was measured: \(esc(load.note))</p>"
+            }
             body += "<h3>Held-out shapes</h3>"
             if let heldout = best.heldout {
                 body +=
@@ -243,7 +250,7 @@ package struct RunReport: Sendable {
         }
         if let machine = settings?.machine {
             body +=
-                "<h2>Machine</h2><p>\(esc(machine.cpuModel)) · \(machine.threads) threads · measured fp32 peak \(String(format: "%.0f", machine.peakGflopsAll)) GFLOP/s (\(String(format: "%.0f", machine.peakGflops1)) on one core) · triad \(String(format: "%.1f", machine.bandwidthGbsAll)) GB/s</p>"
+                "<h2>Machine</h2><p>\(esc(machine.cpuModel)) · \(machine.threads) threads · measured fp32 peak \(String(format: "%.0f", machine.peakGflopsAll)) GFLOP/s (\(String(format: "%.0f", machine.peakGflops1)) on one core) · triad \(String(format: "%.1f", machine.bandwidthGbsAll)) GB/s\(machine.theoreticalPeak.map { " · bound \(String(format: "%.0f", $0.gflops)) GFLOP/s in theory" } ?? "")\(machine.suspectReason.map { " · <b class=\"bad\">suspect profile</b>: \(esc($0))" } ?? "")</p>"
         }
         return body
     }
@@ -364,9 +371,18 @@ package struct RunReport: Sendable {
         "<div class=\"card\"><div class=\"k\">\(esc(key))</div><div class=\"v\">\(esc(value))</div></div>"
     }
 
+    private func gbs(_ shape: ShapeResult) -> String {
+        shape.achievedGbs.map { String(format: "%.1f", $0) } ?? "-"
+    }
+
+    private func roofline(_ shape: ShapeResult) -> String {
+        guard let fraction = shape.fractionOfRoofline else { return "-" }
+        return String(format: "%.0f%%", fraction * 100) + (shape.isMemoryBound == true ? " (memory)" : "")
+    }
+
     private func iqr(_ shape: ShapeResult) -> String {
         guard let low = shape.speedupLow, let high = shape.speedupHigh else { return "-" }
-        return "\(fixed(low))-\(fixed(high))"
+        return "\(fixed(low))-\(fixed(high))" + (shape.isNoisy ? " noisy" : "")
     }
 
     private func esc(_ text: String) -> String { SVGChart.escape(text) }

@@ -18,6 +18,8 @@ package struct RunState: Sendable {
         /// Its suite measured again on a node of the run's reference kind, if it was the winner and its
         /// suite result came from another kind.
         package var reference: EvaluationResult?
+        /// Its end-of-run measurement beside the runner-up (see ``RunEvent/remeasured(candidate:rival:result:)``).
+        package var remeasured: EvaluationResult?
         /// When its evaluation finished.
         package var finishedAt: Date?
     }
@@ -111,6 +113,8 @@ package struct RunState: Sendable {
             candidates[id]?.heldout = result
         case .winnerRemeasured(let id, let result):
             candidates[id]?.reference = result
+        case .remeasured(let id, _, let result):
+            candidates[id]?.remeasured = result
         case .finished(let outcome):
             self.outcome = outcome
         case .interrupted:
@@ -203,5 +207,26 @@ extension RunEvent {
         case .started, .resumed: true
         default: false
         }
+    }
+}
+
+extension RunState {
+    /// The candidate a new full-suite evaluation is timed beside: the run's best, when it has one that
+    /// was timed (a correctness-only run compares nothing).
+    /// - Parameter excluding: the candidate about to be evaluated.
+    /// - Returns: the rival, or nil.
+    package func rivalForNextEvaluation(excluding: Int) -> Rival? {
+        guard let best, best != excluding, let candidate = candidates[best], candidate.result?.geomeanSpeedup != nil,
+            let source = settings?.source(of: candidate.record)
+        else { return nil }
+        return Rival(name: "#\(best)", candidate: best, source: source, configuration: candidate.record.configuration)
+    }
+
+    /// The leaderboard after the end-of-run measurement: when the leader measured worse than the runner-up
+    /// beside it, the runner-up goes first.
+    package var confirmedLeaderboard: [Candidate] {
+        var board = leaderboard
+        if board.count >= 2, board[0].remeasured?.comparison?.verdict == .worse { board.swapAt(0, 1) }
+        return board
     }
 }

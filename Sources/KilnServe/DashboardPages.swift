@@ -197,6 +197,8 @@ enum DashboardPages {
             text = "#\(candidate) " + (result.correct ? "passed" : result.verdict.rawValue)
         case .winnerRemeasured(let candidate, let result):
             text = "#\(candidate) \(result.speedupLabel) on \(result.nodeKind)"
+        case .remeasured(let candidate, let rival, let result):
+            text = "#\(candidate) beside #\(rival): " + (result.comparison?.summary ?? result.speedupLabel)
         case .finished(let outcome): text = outcome.reason + (outcome.winner.map { ", winner #\($0)" } ?? "")
         case .interrupted: text = ""
         case .agent(.message(let message)): text = message.text

@@ -277,6 +277,10 @@ package actor KilnMCPServer {
                         shape.gbs,
                         shape.calls
                     )
+                    + (shape.fractionOfRoofline.map {
+                        String(format: "; %.0f%% of roofline", $0 * 100)
+                            + (shape.isMemoryBound == true ? " (memory-bound)" : " (compute-bound)")
+                    } ?? "")
             )
         }
         return lines.joined(separator: "\n")

@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 
 /// Whether this machine has Ray for the Ray executor's tests: the `ray` command beside a Python that
 /// imports `ray`, found as Kiln finds Python (`KILN_PYTHON`, `KILN_VENV`, `~/.cache/kiln/venv`). `.ci/run`

@@ -32,6 +32,7 @@ struct EvalBench: AsyncParsableCommand {
         options.usesCache = false
         let evaluator = folders.evaluator
         var means: [Double] = []
+        var busy = 0
         for index in 1...max(repeats, 1) {
             let request = EvaluationRequest(
                 task: task,
@@ -47,14 +48,25 @@ struct EvalBench: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             means.append(mean)
-            let shapes = result.shapes.map { "\($0.name) \(String(format: "%.2f", $0.speedup ?? 0))x" }
+            let shapes = result.shapes.map { shape in
+                let spread = shape.speedupLow.flatMap { low in
+                    shape.speedupHigh.map { high in (high - low) / max(shape.speedup ?? 1, 1e-9) }
+                }
+                return "\(shape.name) \(String(format: "%.2f", shape.speedup ?? 0))x"
+                    + (spread.map { String(format: " (IQR %.0f%%", $0 * 100) + (shape.isNoisy ? ", noisy)" : ")") }
+                        ?? "")
+            }
             Terminal.out(
                 "evaluation \(index): geomean \(String(format: "%.3f", mean))x in \(String(format: "%.1f", result.wallSeconds)) s (build included) · \(shapes.joined(separator: ", "))"
             )
+            if let load = result.load {
+                if load.isBusy { busy += 1 }
+                Terminal.out("  load: \(load.note)")
+            }
         }
         if let low = means.min(), let high = means.max(), low > 0 {
             Terminal.out(
-                "geometric means differ by at most \(String(format: "%.1f", (high / low - 1) * 100))% over \(means.count) evaluations"
+                "geometric means differ by at most \(String(format: "%.1f", (high / low - 1) * 100))% over \(means.count) evaluations; the machine was busy during \(busy) of them"
             )
         }
     }

@@ -19,8 +19,24 @@ struct EvalCommand: AsyncParsableCommand {
     @Argument(help: "The task folder (holding task.toml).")
     var task: String
 
-    @Argument(help: "The candidate C file.")
+    @Argument(help: "The candidate: a C file, or a Python file for a Triton task.")
     var candidate: String
+
+    @Option(
+        name: .customLong("compare-with"),
+        help:
+            "Another candidate file to time in the same pairs: the result says per shape whether the candidate is better, the same within noise, or worse."
+    )
+    var compareWith: String?
+
+    @Option(
+        name: .customLong("compare-param"),
+        help: ArgumentHelp(
+            "A tunable of the --compare-with candidate, as NAME=VALUE (repeatable).",
+            valueName: "NAME=VALUE"
+        )
+    )
+    var compareParameters: [String] = []
 
     @Option(
         name: .long,
@@ -95,7 +111,7 @@ struct EvalCommand: AsyncParsableCommand {
         options.usesCache = !noCache
         options.isCorrectnessOnly = correctnessOnly
         options.callTimeout = timeout.flatMap { Duration.checkedSeconds($0) }
-        let request = EvaluationRequest(
+        var request = EvaluationRequest(
             task: task,
             source: source,
             candidateName: candidate,
@@ -103,6 +119,18 @@ struct EvalCommand: AsyncParsableCommand {
             shapes: shapes,
             options: options
         )
+        if let compareWith {
+            guard let rivalSource = try? String(contentsOf: URL(filePath: compareWith), encoding: .utf8) else {
+                throw HarnessError(.candidateNotFound, "\(compareWith): cannot read the candidate to compare with")
+            }
+            let rivalSpace = try TunableSpace.parse(source: rivalSource, file: compareWith)
+            request.rival = Rival(
+                name: compareWith,
+                candidate: nil,
+                source: rivalSource,
+                configuration: try rivalSpace.configuration(settings: compareParameters)
+            )
+        }
         let quiet = json
         let name = candidate
         let result = try await executorOptions.with(evaluator: evaluator) { executor in

@@ -21,7 +21,7 @@ struct ProbeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let probe = MachineProbe(cacheDirectory: cache.cacheURL, compiler: compiler)
-        if !json { Terminal.progress("measuring this machine (a few seconds)…") }
+        if !json { Terminal.progress("measuring this machine (a few seconds; repeated until the readings agree)…") }
         let profile = cached ? try await probe.profile() : try await probe.measure()
         Terminal.clearProgress()
         if json {
@@ -38,6 +38,9 @@ struct ProbeCommand: AsyncParsableCommand {
             fp32 peak:  \(String(format: "%.1f", profile.peakGflops1)) GFLOP/s on one core, \(String(format: "%.1f", profile.peakGflopsAll)) on all \(profile.threads)
             triad:      \(String(format: "%.1f", profile.bandwidthGbs1)) GB/s on one thread, \(String(format: "%.1f", profile.bandwidthGbsAll)) on all
             caches:     L1d \(size(profile.l1dBytes)), L2 \(size(profile.l2Bytes)), L3 \(size(profile.l3Bytes))
+            bound:      \(profile.theoreticalPeak?.summary ?? "unknown (no clock reported)")
+            load:       \(profile.load?.note ?? "not measured")\(profile.rounds.map { " (\($0) rounds in all)" } ?? "")
+            trust:      \(profile.suspectReason.map { "SUSPECT: \($0); measured again after \(Int(probe.suspectRetryInterval.components.seconds)) s, never lowered" } ?? "trusted: the best of readings that agreed, on a quiet machine; never lowered by a later reading")
             cached in:  \(cache.cacheURL.appending(path: "probe.json").path)
             """
         )

@@ -158,15 +158,22 @@ struct RayExecutorTests {
                 let straightID = try #require(Fixtures.runIDs(in: straightRuns).first)
                 let after = try Self.events(journal)
                 let reference = try Self.events(straightRuns.appending(path: "\(straightID)/journal.sqlite"))
-                for kind in ["candidate_created", "evaluation_started", "evaluation_finished", "budget_exhausted", "finished"] {
+                for kind in [
+                    "candidate_created", "evaluation_started", "evaluation_finished", "budget_exhausted", "finished",
+                ] {
                     #expect(Self.count(kind, in: after) == Self.count(kind, in: reference), "\(kind)")
                 }
-                #expect(after.filter { $0.kind == "evaluation_finished" }.compactMap(\.candidate).sorted() == Array(1...6))
+                #expect(
+                    after.filter { $0.kind == "evaluation_finished" }.compactMap(\.candidate).sorted() == Array(1...6)
+                )
                 #expect(Self.count("resumed", in: after) == 1)
                 // The same candidates, proposed in the same order (the proposals are a function of the seed).
-                #expect(try Self.configurations(journal) == Self.configurations(
-                    straightRuns.appending(path: "\(straightID)/journal.sqlite")
-                ))
+                #expect(
+                    try Self.configurations(journal)
+                        == Self.configurations(
+                            straightRuns.appending(path: "\(straightID)/journal.sqlite")
+                        )
+                )
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import KilnCore
 import KilnHarness
 import Testing
@@ -37,5 +38,35 @@ import Testing
         let first = (0..<4).map { _ in a.next() }
         #expect(first == (0..<4).map { _ in b.next() })
         #expect(first != (0..<4).map { _ in c.next() })
+    }
+
+    @Test("the median's interval follows the notch rule in log space, and decides better, same or worse")
+    func medianInterval() throws {
+        let tight = try #require(TimingStatistics([1.10, 1.11, 1.12, 1.09, 1.10, 1.11, 1.10]).medianInterval)
+        #expect(abs(tight.value - 1.10) < 1e-9)
+        #expect(tight.low > 1.05 && tight.high < 1.15)
+        #expect(tight.verdict == .better)
+        let noisy = try #require(TimingStatistics([0.8, 1.3, 1.0, 1.25, 0.85]).medianInterval)
+        #expect(noisy.verdict == .same, "\(noisy.low)-\(noisy.high)")
+        let slower = try #require(TimingStatistics([0.90, 0.91, 0.89, 0.90, 0.92]).medianInterval)
+        #expect(slower.verdict == .worse)
+        // A ratio and its inverse get mirrored intervals.
+        let inverse = try #require(
+            TimingStatistics([1 / 1.10, 1 / 1.11, 1 / 1.12, 1 / 1.09, 1 / 1.10, 1 / 1.11, 1 / 1.10]).medianInterval
+        )
+        #expect(abs(inverse.low * tight.high - 1) < 1e-9)
+        #expect(TimingStatistics([1.0]).medianInterval == nil)
+        #expect(TimingStatistics([1.0, -1.0]).medianInterval == nil)
+    }
+
+    @Test("the geometric mean's interval narrows as independent shapes agree")
+    func combinedInterval() throws {
+        let one = LogInterval(center: log(1.05), halfWidth: 0.06)
+        let four = try #require(LogInterval.geometricMean([one, one, one, one]))
+        #expect(abs(four.value - 1.05) < 1e-9)
+        #expect(abs(four.halfWidth - 0.03) < 1e-12)
+        #expect(one.verdict == .same)
+        #expect(four.verdict == .better)
+        #expect(LogInterval.geometricMean([]) == nil)
     }
 }

@@ -46,7 +46,11 @@ struct MCPServerTests {
             Issue.record("evaluate has no object schema")
             return
         }
-        #expect(Set(properties.keys) == ["task", "source", "params", "flag_set", "shapes", "fresh", "repeat"])
+        #expect(
+            Set(properties.keys) == [
+                "task", "source", "params", "flag_set", "shapes", "fresh", "compare_with", "repeat",
+            ]
+        )
         #expect(
             server.tools.map(\.name) == [
                 "list_tasks", "describe_task", "evaluate", "tune", "probe", "list_runs", "show_run",

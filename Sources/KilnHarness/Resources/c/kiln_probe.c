@@ -9,7 +9,13 @@
  *   l1d_bytes, l2_bytes, l3_bytes     from /sys/devices/system/cpu/cpu0/cache, 0 when unknown
  *   cpu_model                         /proc/cpuinfo "model name", "" when unknown
  *   simd                              the widest vector ISA the build targets: avx512, avx2, sse or scalar
- * Every figure is the best of several trials; the whole probe takes well under five seconds.
+ *   fp32_lanes                        fp32 lanes of that ISA's vectors (16, 8, 4 or 1)
+ *   clock_mhz, clock_source           the highest clock seen: the largest of every CPU's cpufreq
+ *                                     cpuinfo_max_freq and of /proc/cpuinfo's "cpu MHz" lines (read right
+ *                                     after the FMA trials, while the cores are at speed); 0 and "unknown"
+ *                                     when neither can be read
+ * Every figure is the best of several trials; one run takes a second or two. Kiln runs it until the
+ * best two runs agree (MachineProbe.swift), counting the load the machine was under meanwhile.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -324,6 +330,53 @@ static void probe_print_json_string(const char *text) {
     putchar('"');
 }
 
+/* The highest clock this machine reports, MHz, and where it came from. */
+static double probe_clock(const char **source) {
+    double best = 0.0;
+    *source = "unknown";
+    for (int cpu = 0; cpu < 4096; cpu++) {
+        char path[128], line[64];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cpufreq/cpuinfo_max_freq", cpu);
+        if (!probe_read_line(path, line, sizeof line)) {
+            if (cpu >= 64) break; /* CPUs may be numbered with gaps; give up after the first 64 */
+            continue;
+        }
+        double mhz = strtod(line, NULL) / 1000.0; /* kHz */
+        if (mhz > best) {
+            best = mhz;
+            *source = "cpufreq cpuinfo_max_freq";
+        }
+    }
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f != NULL) {
+        char line[512];
+        while (fgets(line, sizeof line, f) != NULL) {
+            if (strncmp(line, "cpu MHz", 7) != 0) continue;
+            char *colon = strchr(line, ':');
+            if (colon == NULL) continue;
+            double mhz = strtod(colon + 1, NULL);
+            if (mhz > best) {
+                best = mhz;
+                *source = "/proc/cpuinfo cpu MHz";
+            }
+        }
+        fclose(f);
+    }
+    return best;
+}
+
+static int probe_fp32_lanes(void) {
+#if defined(__AVX512F__)
+    return 16;
+#elif defined(__AVX__)
+    return 8;
+#elif defined(__SSE__) || defined(__SSE2__) || defined(__ARM_NEON)
+    return 4;
+#else
+    return 1;
+#endif
+}
+
 static const char *probe_simd(void) {
 #if defined(__AVX512F__)
     return "avx512";
@@ -341,6 +394,8 @@ int main(void) {
     if (threads < 1) threads = 1;
     double peak_1, peak_all, bw_1, bw_all;
     probe_peak(threads, &peak_1, &peak_all);
+    const char *clock_source = "unknown";
+    double clock_mhz = probe_clock(&clock_source);
     probe_bandwidth(threads, &bw_1, &bw_all);
     long long l1d, l2, l3;
     probe_caches(&l1d, &l2, &l3);
@@ -352,6 +407,7 @@ int main(void) {
            "\"l1d_bytes\": %lld, \"l2_bytes\": %lld, \"l3_bytes\": %lld, \"cpu_model\": ",
            peak_1, peak_all, threads, bw_1, bw_all, l1d, l2, l3);
     probe_print_json_string(model);
-    printf(", \"simd\": \"%s\"}\n", probe_simd());
+    printf(", \"simd\": \"%s\", \"fp32_lanes\": %d, \"clock_mhz\": %.1f, \"clock_source\": \"%s\"}\n", probe_simd(),
+           probe_fp32_lanes(), clock_mhz, clock_source);
     return 0;
 }

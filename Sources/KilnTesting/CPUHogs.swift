@@ -1,0 +1,46 @@
+import Subprocess
+import SystemPackage
+
+/// Runs `body` while `count` busy-loop processes (`/bin/sh -c 'while :; do :; done'`) keep cores busy,
+/// then kills them (SIGKILL), also when `body` throws: a machine that other work is using, for tests of
+/// what Kiln measures on one.
+/// - Parameters:
+///   - count: how many busy loops.
+///   - body: the work to do meanwhile.
+/// - Returns: what `body` returns.
+/// - Throws: what `body` throws, or when a loop cannot be started.
+package func withCPUHogs<R: Sendable>(_ count: Int, _ body: () async throws -> R) async throws -> R {
+    let (started, starting) = AsyncStream.makeStream(of: Void.self)
+    return try await withThrowingTaskGroup(of: Void.self, returning: R.self) { group in
+        for _ in 0..<count {
+            group.addTask {
+                _ = try await Subprocess.run(
+                    .path(FilePath("/bin/sh")),
+                    arguments: ["-c", "while :; do :; done"],
+                    input: .none,
+                    output: .discarded,
+                    error: .discarded
+                ) { execution in
+                    starting.yield()
+                    // Until the group is cancelled: the sleep ends early then.
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                    try? execution.send(signal: .kill)
+                }
+            }
+        }
+        var running = 0
+        for await _ in started {
+            running += 1
+            if running == count { break }
+        }
+        do {
+            let result = try await body()
+            group.cancelAll()
+            try await group.waitForAll()
+            return result
+        } catch {
+            group.cancelAll()
+            throw error
+        }
+    }
+}
