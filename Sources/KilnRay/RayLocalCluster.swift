@@ -22,26 +22,38 @@ package final class RayLocalCluster: Sendable {
         package var cache: URL?
         /// Its `KILN_NODE_KIND` label, or nil.
         package var label: String?
+        /// Its environment, when not the cluster's (a node missing a tool).
+        package var environment: [String: String]?
 
         /// Creates a node.
         /// - Parameters:
-        ///   - slots: its Kiln slots.
+        ///   - slots: its `kiln_slot` resources (0: none).
         ///   - cache: its Kiln cache folder.
         ///   - label: its node kind label.
-        package init(slots: Int = 1, cache: URL? = nil, label: String? = nil) {
+        ///   - environment: its environment, when not the cluster's.
+        package init(slots: Int = 1, cache: URL? = nil, label: String? = nil, environment: [String: String]? = nil) {
             self.slots = slots
             self.cache = cache
             self.label = label
+            self.environment = environment
         }
     }
 
     /// The head's address, `127.0.0.1:PORT`.
     package let address: String
+    private let ray: String
+    private let environment: [String: String]
     private let groups: Mutex<[pid_t]>
+    /// In every node's environment, and so in every process Ray starts for it (its workers make sessions of
+    /// their own): how the cluster's stragglers are found.
+    private let marker = UUID().uuidString
+    private static let markerKey = "KILN_LOOPBACK_CLUSTER"
 
-    private init(address: String, groups: [pid_t]) {
+    private init(address: String, ray: String, environment: [String: String]) {
         self.address = address
-        self.groups = Mutex(groups)
+        self.ray = ray
+        self.environment = environment
+        self.groups = Mutex([])
     }
 
     /// The `ray` command beside the first of `pythons` that imports `ray`, or nil.
@@ -68,7 +80,6 @@ package final class RayLocalCluster: Sendable {
     /// - Parameters:
     ///   - nodes: the nodes; at least one.
     ///   - ray: the `ray` command.
-    ///   - folder: where the nodes' temporary folders go.
     ///   - environment: the nodes' environment.
     ///   - body: the work.
     /// - Returns: what `body` returns.
@@ -77,48 +88,72 @@ package final class RayLocalCluster: Sendable {
     package static func with<R: Sendable>(
         _ nodes: [Node],
         ray: String,
-        in folder: URL,
         environment: [String: String],
-        body: @escaping @Sendable (RayLocalCluster) async throws -> R
+        body: @Sendable (RayLocalCluster) async throws -> R
     ) async throws -> R {
         let port = try freePort()
-        let address = "127.0.0.1:\(port)"
-        let cluster = RayLocalCluster(address: address, groups: [])
-        return try await start(
-            nodes[...],
-            index: 0,
-            cluster: cluster,
-            ray: ray,
-            folder: folder,
-            environment: environment
-        ) {
-            try await body(cluster)
-        }
+        let cluster = RayLocalCluster(address: "127.0.0.1:\(port)", ray: ray, environment: environment)
+        defer { cluster.killStragglers() }
+        return try await cluster.start(nodes[...]) { try await body(cluster) }
     }
 
-    private static func start<R: Sendable>(
+    /// Starts one more worker node joining the cluster, runs `body` with its index (for ``kill(node:)``),
+    /// then stops it.
+    /// - Parameters:
+    ///   - node: the node.
+    ///   - body: the work.
+    /// - Returns: what `body` returns.
+    /// - Throws: ``ExecutorError`` `.bridgeFailed` when it does not start; what `body` throws.
+    package func withNode<R: Sendable>(
+        _ node: Node,
+        body: @Sendable (Int) async throws -> R
+    ) async throws -> R {
+        let index = groups.withLock { $0.count }
+        return try await start([node][...]) { try await body(index) }
+    }
+
+    /// The processes left of every node this cluster started: in a node's process group, or started by
+    /// Ray for one (none once the cluster is stopped).
+    package var livePIDs: [Int] {
+        let groups = Set(groups.withLock { $0 })
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        let marker = Array("\(Self.markerKey)=\(marker)".utf8)
+        return entries.compactMap { pid_t($0) }.filter { pid in
+            // A zombie is dead already, waiting for whoever inherited it to reap it.
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            guard stat.split(separator: ")").last?.split(separator: " ").first != "Z" else { return false }
+            if groups.contains(getpgid(pid)) { return true }
+            let environment = (try? Data(contentsOf: URL(filePath: "/proc/\(pid)/environ"))) ?? Data()
+            return environment.split(separator: 0).contains { $0.elementsEqual(marker) }
+        }.map(Int.init)
+    }
+
+    private func killStragglers() {
+        for pid in livePIDs { _ = Glibc.kill(pid_t(pid), SIGKILL) }
+    }
+
+    private func start<R: Sendable>(
         _ nodes: ArraySlice<Node>,
-        index: Int,
-        cluster: RayLocalCluster,
-        ray: String,
-        folder: URL,
-        environment: [String: String],
-        body: @escaping @Sendable () async throws -> R
+        body: @Sendable () async throws -> R
     ) async throws -> R {
         guard let node = nodes.first else { return try await body() }
-        let temporary = folder.appending(path: "ray-node-\(index)")
+        let index = groups.withLock { $0.count }
+        // Ray's socket paths must stay short (108 bytes), so each node's folder is a short one in /tmp.
+        let temporary = URL(filePath: "/tmp/kr-\(getpid())-\(UUID().uuidString.prefix(8))")
         try? FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: temporary) }
         var arguments = ["start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
-        arguments.append("--resources={\"kiln_slot\": \(node.slots)}")
+        arguments.append(node.slots > 0 ? "--resources={\"kiln_slot\": \(node.slots)}" : "--resources={}")
         arguments.append("--temp-dir=\(temporary.path)")
         if index == 0 {
-            arguments += ["--head", "--port=\(cluster.address.split(separator: ":").last ?? "6379")"]
+            arguments += ["--head", "--port=\(address.split(separator: ":").last ?? "6379")"]
             arguments.append("--include-dashboard=false")
         } else {
-            arguments.append("--address=\(cluster.address)")
+            arguments.append("--address=\(address)")
         }
-        var nodeEnvironment = environment
+        var nodeEnvironment = node.environment ?? environment
         nodeEnvironment["RAY_USAGE_STATS_ENABLED"] = "0"
+        nodeEnvironment[Self.markerKey] = marker
         if let cache = node.cache { nodeEnvironment["KILN_NODE_CACHE"] = cache.path }
         if let label = node.label { nodeEnvironment["KILN_NODE_KIND"] = label }
         let configuration = Subprocess.Configuration(
@@ -130,7 +165,7 @@ package final class RayLocalCluster: Sendable {
         let outcome = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .discarded) {
             execution in
             let group = execution.processIdentifier.value
-            cluster.groups.withLock { $0.append(group) }
+            groups.withLock { $0.append(group) }
             defer { _ = Glibc.kill(-group, SIGKILL) }
             // A node that does not start in two minutes is killed, which ends the read.
             let started = await withWatchdog(.seconds(120), onTimeout: { _ = Glibc.kill(-group, SIGKILL) }) {
@@ -145,20 +180,9 @@ package final class RayLocalCluster: Sendable {
                 return false
             }
             guard started else {
-                throw ExecutorError(
-                    .bridgeFailed,
-                    "the Ray node \(index) on loopback did not start (see \(temporary.path))"
-                )
+                throw ExecutorError(.bridgeFailed, "the Ray node \(index) on loopback did not start")
             }
-            return try await start(
-                nodes.dropFirst(),
-                index: index + 1,
-                cluster: cluster,
-                ray: ray,
-                folder: folder,
-                environment: environment,
-                body: body
-            )
+            return try await start(nodes.dropFirst(), body: body)
         }
         return outcome.closureResult
     }

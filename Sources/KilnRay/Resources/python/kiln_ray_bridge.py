@@ -60,6 +60,14 @@ def reachable(address, timeout=5.0):
         return "nothing answers at %s (%s)" % (address, error.strerror or error)
 
 
+def node_address(ray):
+    """The address the node was started with (its raylet's), else the one this host routes from."""
+    try:
+        return ray._private.worker.global_worker.node_ip_address
+    except Exception:
+        return ray.util.get_node_ip_address()
+
+
 def evaluate_on_node(files, kiln):
     """Runs on a node: writes the bundle out, evaluates it with the node's kiln, answers its result."""
     import ctypes
@@ -72,7 +80,7 @@ def evaluate_on_node(files, kiln):
     context = ray.get_runtime_context()
     node = {
         "id": context.get_node_id(),
-        "address": ray.util.get_node_ip_address(),
+        "address": node_address(ray),
         "hostname": socket.gethostname(),
     }
     label = os.environ.get("KILN_NODE_KIND")
@@ -106,10 +114,13 @@ def evaluate_on_node(files, kiln):
         )
         if process.returncode != 0:
             message = process.stderr.decode("utf-8", "replace").strip().splitlines()
+            text = message[-1] if message else "kiln eval-bundle ended with status %d" % process.returncode
+            if text.startswith("error: "):
+                text = text[len("error: "):]
             return {
                 "ok": False,
                 "code": "node_unfit" if process.returncode == 69 else "failed",
-                "message": (message[-1] if message else "kiln eval-bundle ended with status %d" % process.returncode)[:2000],
+                "message": text[:2000],
                 "node": node,
             }
         return {"ok": True, "result": json.loads(process.stdout), "node": node}
