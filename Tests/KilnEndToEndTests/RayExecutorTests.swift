@@ -135,6 +135,26 @@ struct RayExecutorTests {
         }
     }
 
+    @Test("a candidate on a node cannot see the node's Ray folders or other bundles: the sandbox hides /tmp")
+    func sandboxOnNode() async throws {
+        let cluster = try shared().cluster
+        let candidate = Fixtures.file("hostile/peek_cluster.c").path
+        try await withTemporaryDirectory { folder in
+            let cache = try await Fixtures.freshCache(in: folder)
+            let nodeFolders = try FileManager.default.contentsOfDirectory(atPath: "/tmp").filter { $0.hasPrefix("kr-") }
+            #expect(nodeFolders.count >= 2, "the nodes' folders are in /tmp for the candidate to look for")
+            let arguments = [
+                "eval", matmul, candidate, "--executor", "ray", "--ray-address", cluster.address, "--min-pairs", "2",
+                "--max-pairs", "2", "--cache-dir", cache.path,
+            ]
+            // Correct only where it sees no Ray node folder and no bundle in /tmp (the worker cannot even list
+            // /tmp: EACCES), while the cluster's nodes keep theirs there.
+            let jailed = try await runKiln(arguments)
+            #expect(jailed.exitCode == 0, "\(jailed.stdout)\(jailed.stderr)")
+            #expect(jailed.stdout.contains("measured on node "))
+        }
+    }
+
     @Test("a cluster that is not there at start: a clear error, exit code 69, and no run made")
     func clusterGone() async throws {
         try await withTemporaryDirectory { folder in

@@ -61,7 +61,7 @@ def reachable(address, timeout=5.0):
 
 
 def node_address(ray):
-    """The address the node was started with (its raylet's), else the one this host routes from."""
+    """The address Ray knows this node by, else the one this host routes from."""
     try:
         return ray._private.worker.global_worker.node_ip_address
     except Exception:
