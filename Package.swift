@@ -158,7 +158,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnRun", "KilnAgent", "KilnAgentRun",
-                "KilnModelServer", "KilnServe", "KilnSandbox",
+                "KilnModelServer", "KilnServe", "KilnSandbox", "KilnRay",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
