@@ -4,6 +4,7 @@ import KilnHarness
 import KilnRun
 import KilnTask
 import KilnTuner
+import Synchronization
 
 extension AgentRunContext {
     /// The most fresh evaluations one `evaluate` call may ask for (`repeat`).
@@ -139,12 +140,13 @@ extension AgentRunContext {
             shapes: partial
         )
         // A call interrupted by a crash is re-run: each of its candidates is taken up again, not made twice
-        // (one that finished keeps its result).
+        // (one that finished keeps its result). Only that call's: a later call evaluates afresh.
         var existing = false
         var finished: EvaluationResult?
-        let isAgentRun = state.settings?.agent != nil
+        let resumable = self.resumable.withLock { $0 }
         if let match = state.openCandidates.lazy.compactMap({ state.candidates[$0] }).first(where: { candidate in
-            !claimed.contains(candidate.record.id) && (isAgentRun || candidate.result == nil)
+            !claimed.contains(candidate.record.id)
+                && (candidate.result == nil || resumable.contains(candidate.record.id))
                 && candidate.record.source == source && candidate.record.configuration == configuration
                 && candidate.record.shapes == partial
         }) {
@@ -152,6 +154,7 @@ extension AgentRunContext {
             existing = true
             finished = match.result
             claimed.insert(match.record.id)
+            _ = self.resumable.withLock { $0.remove(match.record.id) }
         }
         var options = self.options
         if ask.fresh { options.usesCache = false }

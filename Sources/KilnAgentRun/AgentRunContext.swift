@@ -23,6 +23,9 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
     /// An executor failure met by a tool (the cluster gone, a node unfit): the run stops before the tool's
     /// result is journaled, so that a resume runs the call again.
     let executorFailure = Mutex<ExecutorError?>(nil)
+    /// The candidates an interrupted tool call made before this part of the run began (those made since
+    /// the model's last message, when it has sent one): its re-run takes each up once, finished or not.
+    let resumable: Mutex<Set<Int>>
 
     init(
         ledger: Ledger,
@@ -39,6 +42,9 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
         self.standard = StandardTools(workspace: workspace, sandbox: sandbox)
         self.options = options
         self.progress = progress
+        let state = ledger.state
+        let hasAsked = state.agent.messages.contains { if case .assistant = $0 { true } else { false } }
+        self.resumable = Mutex(hasAsked ? Set(state.openCandidates) : [])
     }
 
     var state: RunState { ledger.state }
