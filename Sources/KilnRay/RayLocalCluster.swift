@@ -44,6 +44,8 @@ package final class RayLocalCluster: Sendable {
     private let ray: String
     private let environment: [String: String]
     private let groups: Mutex<[pid_t]>
+    /// Whether every node came up and the work began.
+    private let isStarted = Mutex(false)
     /// In every node's environment, and so in every process Ray starts for it (its workers make sessions of
     /// their own): how the cluster's stragglers are found.
     private let marker = UUID().uuidString
@@ -91,10 +93,22 @@ package final class RayLocalCluster: Sendable {
         environment: [String: String],
         body: @Sendable (RayLocalCluster) async throws -> R
     ) async throws -> R {
-        let port = try freePort()
-        let cluster = RayLocalCluster(address: "127.0.0.1:\(port)", ray: ray, environment: environment)
-        defer { cluster.killStragglers() }
-        return try await cluster.start(nodes[...]) { try await body(cluster) }
+        var attempt = 1
+        while true {
+            let port = try freePort()
+            let cluster = RayLocalCluster(address: "127.0.0.1:\(port)", ray: ray, environment: environment)
+            defer { cluster.killStragglers() }
+            do {
+                return try await cluster.start(nodes[...]) {
+                    cluster.isStarted.withLock { $0 = true }
+                    return try await body(cluster)
+                }
+            } catch let error as ExecutorError where error.code == .bridgeFailed && attempt < 2 {
+                // A node that did not come up on a busy machine (or a port taken meanwhile): once more, afresh.
+                guard !cluster.isStarted.withLock({ $0 }) else { throw error }
+                attempt += 1
+            }
+        }
     }
 
     /// Starts one more worker node joining the cluster, runs `body` with its index (for ``kill(node:)``),
@@ -162,25 +176,31 @@ package final class RayLocalCluster: Sendable {
             environment: .custom(Environment.Key.dictionary(nodeEnvironment)),
             platformOptions: ProcessRunner.sessionOptions(grace: .milliseconds(200))
         )
-        let outcome = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .discarded) {
+        let outcome = try await Subprocess.run(
+            configuration,
+            input: .none,
+            output: .sequence,
+            error: .combinedWithOutput
+        ) {
             execution in
             let group = execution.processIdentifier.value
             groups.withLock { $0.append(group) }
             defer { _ = Glibc.kill(-group, SIGKILL) }
             // A node that does not start in two minutes is killed, which ends the read.
-            let started = await withWatchdog(.seconds(120), onTimeout: { _ = Glibc.kill(-group, SIGKILL) }) {
-                () async -> Bool in
+            let said = await withWatchdog(.seconds(120), onTimeout: { _ = Glibc.kill(-group, SIGKILL) }) {
+                () async -> (Bool, String) in
                 var text = ""
                 do {
                     for try await chunk in execution.standardOutput {
                         chunk.withUnsafeBytes { text += String(decoding: $0, as: UTF8.self) }
-                        if text.contains("Ray runtime started") { return true }
+                        if text.contains("Ray runtime started") { return (true, text) }
                     }
                 } catch {}
-                return false
+                return (false, text)
             }
-            guard started else {
-                throw ExecutorError(.bridgeFailed, "the Ray node \(index) on loopback did not start")
+            guard said.0 else {
+                let tail = said.1.split(separator: "\n").suffix(4).joined(separator: " | ")
+                throw ExecutorError(.bridgeFailed, "the Ray node \(index) on loopback did not start: \(tail)")
             }
             return try await start(nodes.dropFirst(), body: body)
         }

@@ -278,11 +278,17 @@ extension RunState {
         return order.lazy.compactMap { candidates[$0]?.result }.first { $0.node != nil }?.nodeKind
     }
 
-    /// The node that most recently measured a result of a kind.
-    /// - Parameter kind: the node kind.
-    /// - Returns: the node, if any result of that kind came from a cluster's node.
-    package func node(ofKind kind: String) -> EvaluationNode? {
-        order.reversed().lazy.compactMap { candidates[$0]?.result }.first { $0.node != nil && $0.nodeKind == kind }?
+    /// The node that most recently measured a result of a kind, among those still alive.
+    /// - Parameters:
+    ///   - kind: the node kind.
+    ///   - alive: the ids of the cluster's live nodes, when known (nil: any node).
+    /// - Returns: the node, if any result of that kind came from a (live) node of a cluster.
+    package func node(ofKind kind: String, alive: Set<String>? = nil) -> EvaluationNode? {
+        order.reversed().lazy.compactMap { candidates[$0]?.result }
+            .first { result in
+                guard let node = result.node, result.nodeKind == kind else { return false }
+                return alive?.contains(node.id) ?? true
+            }?
             .node
     }
 }

@@ -302,7 +302,7 @@ package struct RunOrchestrator: Sendable {
                 } else if let remeasured = candidate.remeasured, remeasured.nodeKind == reference {
                     // The end-of-run measurement beside the runner-up ran on the reference kind.
                     declared = remeasured
-                } else if let node = state.node(ofKind: reference) {
+                } else if let node = state.node(ofKind: reference, alive: liveNodes) {
                     var options = evaluationOptions(settings)
                     options.usesCache = false
                     let request = EvaluationRequest(
@@ -380,7 +380,7 @@ package struct RunOrchestrator: Sendable {
             configuration: board[1].record.configuration
         )
         // On a cluster, on a node of the run's reference kind, so that it can also stand as the declared figure.
-        let placement = ledger.state.referenceKind.flatMap { ledger.state.node(ofKind: $0) }
+        let placement = ledger.state.referenceKind.flatMap { ledger.state.node(ofKind: $0, alive: liveNodes) }
             .map { Placement.node($0.id) }
         do {
             let result = try await ledger.timing {
@@ -391,6 +391,12 @@ package struct RunOrchestrator: Sendable {
             return false
         }
         return !Task.isCancelled
+    }
+
+    /// The executor's live nodes, when it has a cluster's (a node that died since it measured is not asked
+    /// to measure again).
+    private var liveNodes: Set<String>? {
+        executor.status.map { Set($0.nodes.filter(\.isAlive).map(\.id)) }
     }
 
     /// Ctrl-C: journals the stop and leaves a report of the run so far.
