@@ -182,6 +182,15 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
                     ? String(format: " (evaluated %d times, each %.2fx)", row.evaluations, low)
                     : String(format: " (evaluated %d times: %.2f-%.2fx)", row.evaluations, low, high)
             }
+            if candidate.result?.load?.isBusy == true { line += " [measured on a busy machine]" }
+            if let comparison = candidate.result?.comparison {
+                line += String(
+                    format: " · beside %@ %.2fx: %@",
+                    comparison.rival,
+                    comparison.ratio,
+                    comparison.verdict.rawValue
+                )
+            }
             return line
         }
         return rows.isEmpty ? "(no correct full-suite evaluation yet)" : rows.joined(separator: "\n")

@@ -36,6 +36,15 @@ enum EvaluationText {
             let why = result.timingUnavailable ?? "checked for correctness only"
             lines.append("correct on \(result.shapes.count) shapes, not timed: \(why)")
         }
+        if let load = result.load, result.geomeanSpeedup != nil {
+            // A busy machine or a drifting baseline moves every figure above: the model must know.
+            lines.append(
+                "load: \(load.note)"
+                    + (load.isBusy
+                        ? " (figures taken on a busy machine: compare beside the best, or evaluate again with fresh: true)"
+                        : "")
+            )
+        }
         if result.isCached {
             lines.append(
                 "(the cached result of an identical earlier evaluation; evaluate with fresh: true measures it again)"

@@ -181,7 +181,12 @@ struct ShapeRun {
         let start = clock.now
         var versus: [Double] = []
         var rivalTimes: [Double] = []
-        while ratios.count < options.maxPairs {
+        // With a rival the six orders of the three (each side first, second and third, after each of the
+        // others) come round once every six pairs; the pairs end on a whole round, so no side is favoured by
+        // where it ran, unless fewer than six pairs were asked for.
+        let rounds = rival != nil && options.maxPairs >= 6
+        var maxPairs: Int { rounds && rivalProblem == nil ? options.maxPairs / 6 * 6 : options.maxPairs }
+        while ratios.count < maxPairs {
             let seed = seeds.next()
             var baselineSeconds = 0.0
             var candidateSeconds = 0.0
@@ -229,6 +234,9 @@ struct ShapeRun {
             case .failed(let verdict, let reason): return .failed(result, verdict, reason)
             case .died(let death): return .candidateDied(result, death)
             }
+            // The rival's outputs are read and checked too: a wrong rival is no yardstick, and both sides
+            // of the comparison then do the same between their calls.
+            if comparing, rivalProblem == nil, rivalSeconds != nil { rivalProblem = try await checkRival() }
             ratios.append(baselineSeconds / candidateSeconds)
             baselineTimes.append(baselineSeconds)
             candidateTimes.append(candidateSeconds)
@@ -239,8 +247,9 @@ struct ShapeRun {
             var spread = TimingStatistics(ratios).relativeSpread ?? 1
             // A comparison with a rival is only as decisive as its own ratios: they must settle too.
             if comparing, rivalProblem == nil { spread = max(spread, TimingStatistics(versus).relativeSpread ?? 1) }
-            if ratios.count >= options.minPairs
-                && (spread <= options.targetSpread || clock.now - start >= options.shapeTimeBudget)
+            let wholeRound = !(rounds && comparing) || ratios.count.isMultiple(of: 6)
+            if ratios.count >= options.minPairs, wholeRound,
+                spread <= options.targetSpread || clock.now - start >= options.shapeTimeBudget
             {
                 break
             }
@@ -452,6 +461,24 @@ struct ShapeRun {
             guard fields["inputs"] == hash else { return (nil, "it modified its inputs", nil) }
             return ((Double(fields["ns"] ?? "") ?? 0) * 1e-9, nil, hash)
         case let other: return (nil, Self.describeRival(other), nil)
+        }
+    }
+
+    /// Checks the rival's last outputs against the oracle's last reference; why it cannot be compared, or nil.
+    private func checkRival() async throws(HarnessError) -> String? {
+        guard let rival else { return "no rival" }
+        switch await rival.request("out", timeout: Self.setupTimeout) {
+        case .ok(let fields):
+            let count = Int(fields["bytes"] ?? "") ?? -1
+            guard count >= 0, let bytes = await rival.readBytes(count, timeout: Self.setupTimeout) else {
+                return "its driver did not send the outputs it announced"
+            }
+            let metrics = try trusted(
+                await oracle.request("check \(bytes.count)", payload: bytes, timeout: Self.setupTimeout),
+                role: "oracle"
+            )
+            return toleranceProblem(metrics).map { "it gave a wrong result: \($0)" }
+        case let other: return Self.describeRival(other)
         }
     }
 

@@ -157,13 +157,7 @@ package final class Ledger: Sendable {
         let finished: RunState = try inner.withLock { inner throws(RunError) in
             let finish = RunEvent.evaluationFinished(candidate: candidate.id, result: result)
             inner.state.apply(Journal.Entry(sequence: try journal.append(finish), date: Date(), event: finish))
-            // Faster than the best on the baseline's ratio is not enough when the best was timed beside it:
-            // it must then be faster than the best beyond the noise measured.
-            let beatsRival =
-                result.comparison.map { $0.rivalCandidate != inner.state.best || $0.verdict == .better } ?? true
-            if isRanked, result.correct, let speedup = result.geomeanSpeedup, speedup > (inner.state.bestSpeedup ?? 0),
-                beatsRival
-            {
+            if isRanked, inner.state.improvesBest(result), let speedup = result.geomeanSpeedup {
                 let best = RunEvent.bestImproved(candidate: candidate.id, speedup: speedup)
                 inner.state.apply(Journal.Entry(sequence: try journal.append(best), date: Date(), event: best))
             }

@@ -90,6 +90,7 @@ package struct RunReport: Sendable {
             )
             out.append("- held-out shapes: \(heldoutText(best))")
             if let measured = nodeText(best) { out.append("- measured on: \(measured)") }
+            if let line = remeasuredText(best) { out.append("- \(line)") }
             if let file = state.outcome?.winnerFile { out.append("- winner file: \(file)") }
             out.append("")
             out.append("## Winner per shape")
@@ -210,6 +211,7 @@ package struct RunReport: Sendable {
             if let load = result.load {
                 body += "<p>Machine load while the winner was measured: \(esc(load.note))</p>"
             }
+            if let line = remeasuredText(best) { body += "<p>\(esc(line))</p>" }
             body += "<h3>Held-out shapes</h3>"
             if let heldout = best.heldout {
                 body +=
@@ -321,6 +323,24 @@ package struct RunReport: Sendable {
                 "\(design): \(mine.count) evaluation\(mine.count == 1 ? "" : "s") of \(sources) distinct source\(sources == 1 ? "" : "s"), \(correct) correct\(failures(mine))\(partial > 0 ? ", \(partial) on part of the suite (not ranked)" : "")"
         }
         return ("Design tracks explored", lines)
+    }
+
+    /// The end-of-run measurement of the leader beside the runner-up, in words; nil when there was none.
+    /// It concerns the winner, or the leader it replaced by measuring worse beside it.
+    private func remeasuredText(_ winner: RunState.Candidate) -> String? {
+        let measured =
+            winner.remeasured.map { (winner.record.id, $0) }
+            ?? state.candidates.values.compactMap { candidate in candidate.remeasured.map { (candidate.record.id, $0) }
+            }
+            .first
+        guard let (id, result) = measured else { return nil }
+        guard let comparison = result.comparison else {
+            return "#\(id) was measured again at the end (\(result.speedupLabel)) but not compared: "
+                + (result.shapes.flatMap(\.notes).first { $0.hasPrefix("no comparison") } ?? "no rival timed")
+        }
+        return "#\(id) was measured again at the end beside \(comparison.rival), in the same pairs: "
+            + (result.geomeanSpeedup.map { String(format: "%.2fx over the baseline; ", $0) } ?? "")
+            + comparison.summary
     }
 
     /// How many times a leaderboard row's candidate was evaluated on the full suite, and the spread.

@@ -222,6 +222,18 @@ extension RunState {
         return Rival(name: "#\(best)", candidate: best, source: source, configuration: candidate.record.configuration)
     }
 
+    /// Whether a ranked (full-suite) result makes its candidate the run's best: correct, timed, faster than
+    /// the best over the baseline and, when the best was timed beside it in the same pairs, faster than the
+    /// best beyond the noise measured (verdict `better`); a candidate the same within noise as the best
+    /// does not replace it on a lucky geometric mean.
+    /// - Parameter result: the finished evaluation's result.
+    /// - Returns: true when it should be journaled as `best_improved`.
+    package func improvesBest(_ result: EvaluationResult) -> Bool {
+        guard result.correct, let speedup = result.geomeanSpeedup, speedup > (bestSpeedup ?? 0) else { return false }
+        guard let best, let comparison = result.comparison, comparison.rivalCandidate == best else { return true }
+        return comparison.verdict == .better
+    }
+
     /// The leaderboard after the end-of-run measurement: when the leader measured worse than the runner-up
     /// beside it, the runner-up goes first.
     package var confirmedLeaderboard: [Candidate] {

@@ -81,6 +81,11 @@ enum DashboardPages {
             let result =
                 candidate.result.map { result in
                     result.speedupLabel
+                        + (result.comparison.map {
+                            " · vs \($0.rival) \(String(format: "%.2fx", $0.ratio)) \($0.verdict.rawValue)"
+                        }
+                            ?? "")
+                        + (result.load?.isBusy == true ? " · busy machine" : "")
                 } ?? "evaluating…"
             let node = hasNodes ? "<td class=\"mono\">\(escape(candidate.result?.node?.name ?? ""))</td>" : ""
             extra +=
@@ -150,6 +155,11 @@ enum DashboardPages {
         if let result = candidate.result {
             body +=
                 "<p>\(result.correct ? "correct · \(result.speedupLabel)" : "\(escape(result.verdict.rawValue)): \(escape(result.failure ?? ""))")</p>"
+            if let comparison = result.comparison {
+                body +=
+                    "<p>timed beside \(escape(comparison.rival)) in the same pairs: \(escape(comparison.summary))</p>"
+            }
+            if let load = result.load { body += "<p>load: \(escape(load.note))</p>" }
         }
         if let parent {
             let changes = configurationChanges(from: parent.record.configuration, to: candidate.record.configuration)

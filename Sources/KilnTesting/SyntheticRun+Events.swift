@@ -1,8 +1,8 @@
 import Foundation
 import KilnAgent
-import KilnHarness
+package import KilnHarness
 import KilnRun
-import KilnTask
+package import KilnTask
 
 /// The values a ``SyntheticRun`` journals: settings, candidates, evaluations and the conversation.
 extension SyntheticRun {
@@ -109,7 +109,9 @@ extension SyntheticRun {
 
     /// A candidate's evaluation on some shapes: correct with per-shape figures around its speedup, or
     /// failed on the first shape with the run's verdict.
-    func evaluation(of number: Int, configuration: TunableConfiguration, isHeldout: Bool = false) -> EvaluationResult {
+    package func evaluation(of number: Int, configuration: TunableConfiguration, isHeldout: Bool = false)
+        -> EvaluationResult
+    {
         let geomean = speedup(of: number)
         let shapes = isHeldout ? Self.heldout : Self.suite
         // Per-shape spreads whose product is 1, so the suite's geometric mean is the candidate's (and

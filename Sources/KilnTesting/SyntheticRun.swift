@@ -175,7 +175,7 @@ package struct SyntheticRun: Sendable {
             guard evaluated?.contains(number) == true else { break }
             let result = evaluation(of: number, configuration: candidate.configuration)
             try append([.evaluationFinished(candidate: number, result: result)])
-            if let speedup = result.geomeanSpeedup, speedup > (state.bestSpeedup ?? 0) {
+            if state.improvesBest(result), let speedup = result.geomeanSpeedup {
                 try append([.bestImproved(candidate: number, speedup: speedup)])
             }
             if proposer == .agent { try append([toolResult(of: candidate, result: result)]) }

@@ -17,6 +17,9 @@ enum RunPrinter {
                 result.correct
                 ? (result.geomeanSpeedup.map { String(format: "%.2fx", $0) } ?? "correct (not timed)")
                     + (result.isCached ? " (cached)" : "")
+                    + (result.comparison.map {
+                        String(format: " · vs %@ %.2fx: %@", $0.rival, $0.ratio, $0.verdict.rawValue)
+                    } ?? "")
                 : "\(result.verdict.rawValue): \(result.failure ?? "")"
             if Terminal.isInteractive {
                 Terminal.progress(line(state) + " · #\(candidate.id) \(verdict.prefix(60))")

@@ -78,7 +78,7 @@ struct AgentToolResultTests {
                 "expect": expect(["last_message_contains": "2 fresh evaluations: geometric means"]),
                 "tool_calls": [
                     call("new_track", ["name": "second", "rationale": "re-run the seed"]),
-                    call("evaluate", ["path": "seeds/tiled.c"]),
+                    call("evaluate", ["path": "seeds/tiled.c", "compare_with": 1]),
                     call("leaderboard", [:]),
                 ],
             ],
@@ -207,6 +207,9 @@ struct AgentToolResultTests {
             let evaluations = Self.results(of: "evaluate", in: messages)
             #expect(evaluations.allSatisfy { $0.contains("\nbudget: tool calls ") })
             #expect(evaluations[2].contains("2 fresh evaluations: geometric means"))
+            // compare_with: the seed again, timed beside its first evaluation in the same pairs.
+            #expect(evaluations[3].contains("timed beside #1 in the same pairs: vs #1: "), "\(evaluations[3])")
+            #expect(evaluations[3].contains("(95% interval "), "\(evaluations[3])")
 
             // A compile error is said once: the compiler's output, not its first error line again above it.
             let failure = try #require(evaluations.last)

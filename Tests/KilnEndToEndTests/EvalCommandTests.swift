@@ -36,6 +36,27 @@ struct EvalCommandTests {
         #expect(shapes.allSatisfy { ($0["speedup"] as? Double ?? 0) > 0 })
     }
 
+    @Test(
+        "--compare-with times another candidate in the same pairs: a ratio per shape and a verdict, in the table and in JSON"
+    )
+    func compareWith() async throws {
+        let baseline = Fixtures.taskFolder("matmul").appending(path: "baseline.c").path
+        let arguments = ["eval", matmul, seed, "--compare-with", baseline, "--shapes", "square-256", "--no-cache"]
+        let table = try await runKiln(arguments + ["--min-pairs", "6", "--max-pairs", "6"] + cache)
+        #expect(table.exitCode == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("vs rival"), "\(table.stdout)")
+        #expect(table.stdout.contains("vs \(baseline): "), "\(table.stdout)")
+        #expect(table.stdout.contains("): better, over 1 shapes timed in the same pairs"), "\(table.stdout)")
+        let json = try await runKiln(arguments + ["--json", "--min-pairs", "2", "--max-pairs", "2"] + cache)
+        #expect(json.exitCode == 0, "\(json.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let comparison = try #require(object["comparison"] as? [String: Any], "\(json.stdout)")
+        #expect(comparison["rival"] as? String == baseline)
+        #expect(["better", "same", "worse"].contains(comparison["verdict"] as? String ?? ""))
+        let shapes = try #require(object["shapes"] as? [[String: Any]])
+        #expect((shapes.first?["versus"] as? Double ?? 0) > 0)
+    }
+
     @Test("identical work is found by content hash and not redone")
     func cached() async throws {
         let arguments = [
@@ -89,6 +110,14 @@ struct EvalCommandTests {
             (["eval", "TASK", "/nonexistent/candidate.c"], 66, "no such candidate file"),
             (["eval", "TASK", "SEED", "--shapes", "nope"], 64, "unknown shape 'nope'"),
             (["eval", "TASK", "SEED", "--param", "NOPE=1"], 64, "does not set a declared tunable"),
+            (
+                ["eval", "TASK", "SEED", "--compare-with", "/nonexistent/rival.c"], 66,
+                "cannot read the candidate to compare with"
+            ),
+            (
+                ["eval", "TASK", "SEED", "--compare-with", "SEED", "--compare-param", "NOPE=1"], 64,
+                "does not set a declared tunable"
+            ),
             (["eval", "TASK"], 64, "Missing expected argument"),
             (["frobnicate"], 64, "Unexpected argument"),
         ]

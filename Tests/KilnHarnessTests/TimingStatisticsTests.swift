@@ -59,14 +59,21 @@ import Testing
         #expect(TimingStatistics([1.0, -1.0]).medianInterval == nil)
     }
 
-    @Test("the geometric mean's interval narrows as independent shapes agree")
+    @Test("the geometric mean's interval is its shapes' mean width: shapes timed on one machine share their errors")
     func combinedInterval() throws {
         let one = LogInterval(center: log(1.05), halfWidth: 0.06)
         let four = try #require(LogInterval.geometricMean([one, one, one, one]))
         #expect(abs(four.value - 1.05) < 1e-9)
-        #expect(abs(four.halfWidth - 0.03) < 1e-12)
-        #expect(one.verdict == .same)
-        #expect(four.verdict == .better)
+        // Not narrowed by √4, as independent errors would be: four noisy shapes that agree are still noisy.
+        #expect(abs(four.halfWidth - 0.06) < 1e-12)
+        #expect(four.verdict == .same)
+        let tight = LogInterval(center: log(1.05), halfWidth: 0.02)
+        let mixed = try #require(
+            LogInterval.geometricMean([tight, tight, one, LogInterval(center: 0, halfWidth: 0.02)])
+        )
+        #expect(abs(mixed.halfWidth - 0.03) < 1e-12)
+        #expect(abs(mixed.center - 3 * log(1.05) / 4) < 1e-12)
+        #expect(mixed.verdict == .better)
         #expect(LogInterval.geometricMean([]) == nil)
     }
 }

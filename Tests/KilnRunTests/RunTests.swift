@@ -26,6 +26,17 @@ struct RunTests {
             #expect(state.candidates[winner]?.heldout?.correct == true)
             let speedups = state.leaderboard.compactMap { $0.result?.geomeanSpeedup }
             #expect(state.bestSpeedup == speedups.max())
+            // After the first timed candidate, each one is timed beside the best so far in the same pairs.
+            let compared = state.candidates.values.compactMap { $0.result?.comparison }
+            #expect(!compared.isEmpty)
+            #expect(compared.allSatisfy { $0.rivalCandidate != nil && $0.shapes > 0 && $0.low <= $0.high })
+            // The leader was measured again beside the runner-up before the winner was declared.
+            let board = state.leaderboard
+            let leader = try #require(board.first)
+            let remeasured = try #require(leader.remeasured)
+            #expect(remeasured.comparison?.rivalCandidate == board[1].record.id)
+            #expect(remeasured.isCached == false)
+            #expect(state.confirmedLeaderboard.first?.record.id == winner || board.count < 2)
             let runFolder = store.folder(of: id)
             let winnerText = try String(contentsOf: runFolder.appending(path: "winner.c"), encoding: .utf8)
             #expect(winnerText.contains("#define BM "))
@@ -33,6 +44,10 @@ struct RunTests {
             let html = try String(contentsOf: runFolder.appending(path: "report.html"), encoding: .utf8)
             #expect(html.contains("<svg"))
             #expect(html.contains("Leaderboard"))
+            let markdown = try String(contentsOf: runFolder.appending(path: "report.md"), encoding: .utf8)
+            #expect(
+                markdown.contains("#\(leader.record.id) was measured again at the end beside #\(board[1].record.id)")
+            )
             #expect(!html.contains("<script"))
             #expect(try HTMLReferences.remote(in: html) == [])
             let summaries = store.summaries()
