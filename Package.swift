@@ -169,7 +169,10 @@ let package = Package(
             name: "KilnSandboxTests",
             dependencies: ["KilnSandbox", "KilnTesting", .product(name: "Subprocess", package: "swift-subprocess")]
         ),
-        .testTarget(name: "KilnHarnessTests", dependencies: ["KilnCore", "KilnTask", "KilnHarness", "KilnTesting"]),
+        .testTarget(
+            name: "KilnHarnessTests",
+            dependencies: ["KilnCore", "KilnTask", "KilnHarness", "KilnSandbox", "KilnTesting"]
+        ),
         .testTarget(
             name: "KilnServeTests",
             dependencies: [
