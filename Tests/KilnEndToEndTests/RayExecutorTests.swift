@@ -288,6 +288,11 @@ struct RayClusterTrait: SuiteTrait, TestScoping {
         performing function: @Sendable () async throws -> Void
     ) async throws {
         guard let ray = RayAvailability.rayCommand else { return try await function() }
+        // The cluster loads every core for minutes: tests that compare the machine's load wait meanwhile.
+        try await MachineLease.exclusively { try await withCluster(ray: ray, function) }
+    }
+
+    private func withCluster(ray: String, _ function: @Sendable () async throws -> Void) async throws {
         try await withTemporaryDirectory { folder in
             var nodes: [RayLocalCluster.Node] = []
             for index in 0..<2 {
