@@ -55,6 +55,15 @@ let package = Package(
             resources: [.copy("Resources/c"), .copy("Resources/python")]
         ),
         .target(
+            name: "KilnRay",
+            dependencies: [
+                "KilnCore", "KilnHarness", "KilnSandbox", "KilnTask",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            resources: [.copy("Resources/python")]
+        ),
+        .target(
             name: "KilnTuner",
             dependencies: ["KilnCore", "KilnTask"]
         ),
@@ -134,6 +143,7 @@ let package = Package(
                 "KilnAgent",
                 "KilnModelServer",
                 "KilnServe",
+                "KilnRay",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -148,7 +158,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "KilnCore", "KilnTask", "KilnHarness", "KilnTuner", "KilnRun", "KilnAgent", "KilnAgentRun",
-                "KilnModelServer", "KilnServe", "KilnSandbox",
+                "KilnModelServer", "KilnServe", "KilnSandbox", "KilnRay",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -159,7 +169,10 @@ let package = Package(
             name: "KilnSandboxTests",
             dependencies: ["KilnSandbox", "KilnTesting", .product(name: "Subprocess", package: "swift-subprocess")]
         ),
-        .testTarget(name: "KilnHarnessTests", dependencies: ["KilnCore", "KilnTask", "KilnHarness", "KilnTesting"]),
+        .testTarget(
+            name: "KilnHarnessTests",
+            dependencies: ["KilnCore", "KilnTask", "KilnHarness", "KilnSandbox", "KilnTesting"]
+        ),
         .testTarget(
             name: "KilnServeTests",
             dependencies: [
@@ -182,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "KilnEndToEndTests",
             dependencies: [
-                "KilnTask",
+                "KilnTask", "KilnRay",
                 "KilnTesting", "KilnAgent", "KilnModelServer", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -120,6 +120,30 @@ extension RunOrchestrator {
             return try interrupt(ledger, id: id)
         }
         defer { progress(ledger.partFinished) }
+        return try await withExecutorStatus(runID: id) {
+            try await stoppingResumably(ledger, id: id) {
+                try await converse(
+                    ledger: ledger,
+                    id: id,
+                    task: task,
+                    target: target,
+                    model: model,
+                    evaluatesSeed: evaluatesSeed,
+                    progress: progress
+                )
+            }
+        }
+    }
+
+    private func converse(
+        ledger: Ledger,
+        id: String,
+        task: KernelTask,
+        target: BackendTarget,
+        model: any ChatModel,
+        evaluatesSeed: Bool,
+        progress: @escaping @Sendable (RunProgress) -> Void
+    ) async throws -> RunState {
         guard let settings = ledger.state.settings, let agent = settings.agent else {
             throw RunError(.corrupt, "run \(id) is not an agent run")
         }
@@ -127,7 +151,7 @@ extension RunOrchestrator {
         let context = AgentRunContext(
             ledger: ledger,
             task: task,
-            evaluator: evaluator,
+            executor: executor,
             workspace: workspace,
             sandbox: try await evaluator.sandbox(compiler: task.build.compiler),
             options: evaluationOptions(settings),

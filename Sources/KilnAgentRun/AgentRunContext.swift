@@ -15,16 +15,22 @@ import Synchronization
 final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
     let ledger: Ledger
     let task: KernelTask
-    let evaluator: Evaluator
+    let executor: any EvaluationExecutor
     let standard: StandardTools
     let options: EvaluationOptions
     let progress: @Sendable (RunProgress) -> Void
     let retries = Mutex<[String]>([])
+    /// An executor failure met by a tool (the cluster gone, a node unfit): the run stops before the tool's
+    /// result is journaled, so that a resume runs the call again.
+    let executorFailure = Mutex<ExecutorError?>(nil)
+    /// The candidates an interrupted tool call made before this part of the run began (those made since
+    /// the model's last message, when it has sent one): its re-run takes each up once, finished or not.
+    let resumable: Mutex<Set<Int>>
 
     init(
         ledger: Ledger,
         task: KernelTask,
-        evaluator: Evaluator,
+        executor: any EvaluationExecutor,
         workspace: Workspace,
         sandbox: Sandbox,
         options: EvaluationOptions,
@@ -32,10 +38,13 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
     ) {
         self.ledger = ledger
         self.task = task
-        self.evaluator = evaluator
+        self.executor = executor
         self.standard = StandardTools(workspace: workspace, sandbox: sandbox)
         self.options = options
         self.progress = progress
+        let state = ledger.state
+        let hasAsked = state.agent.messages.contains { if case .assistant = $0 { true } else { false } }
+        self.resumable = Mutex(hasAsked ? Set(state.openCandidates) : [])
     }
 
     var state: RunState { ledger.state }
@@ -43,6 +52,7 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
     // MARK: - AgentHost
 
     func record(_ event: AgentEvent) throws {
+        if case .message(.tool) = event, let failure = executorFailure.withLock({ $0 }) { throw failure }
         for note in retries.withLock({ notes in
             defer { notes = [] }; return notes
         }) {
@@ -93,7 +103,11 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
             _ definition: ToolDefinition,
             _ body: @escaping @Sendable (AgentRunContext, [String: JSONValue]) async throws -> ToolOutcome
         ) -> Tool {
-            Tool(definition) { [self] arguments in await Self.guarded { try await body(self, arguments) } }
+            Tool(definition) { [self] arguments in
+                await Self.guarded(onExecutorFailure: { error in executorFailure.withLock { $0 = error } }) {
+                    try await body(self, arguments)
+                }
+            }
         }
         return [
             tool(HarnessToolDefinitions.evaluate) { try await $0.evaluateTool($1) },
@@ -110,10 +124,17 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
         ]
     }
 
-    /// Runs a tool body; its failures become outcomes the model can act on.
-    private static func guarded(_ body: () async throws -> ToolOutcome) async -> ToolOutcome {
+    /// Runs a tool body; its failures become outcomes the model can act on, except an executor's, which
+    /// is kept to stop the run.
+    private static func guarded(
+        onExecutorFailure: (ExecutorError) -> Void,
+        _ body: () async throws -> ToolOutcome
+    ) async -> ToolOutcome {
         do {
             return try await body()
+        } catch let error as ExecutorError {
+            onExecutorFailure(error)
+            return .error(error.message)
         } catch let error as ToolArgumentError {
             return .error(error.message + "; see the tool's schema")
         } catch let error as TaskError {

@@ -14,6 +14,7 @@ enum EvaluationText {
     /// - Returns: the text.
     static func describe(_ result: EvaluationResult, candidate: CandidateRecord, best: Double?) -> String {
         var lines = ["candidate #\(candidate.id) (\(candidate.file ?? "?"), \(candidate.configuration.label))"]
+        if let node = result.node { lines.append("measured on node \(node.name) (\(result.nodeKind))") }
         if !result.correct {
             lines += failure(result)
         } else if let geomean = result.geomeanSpeedup {

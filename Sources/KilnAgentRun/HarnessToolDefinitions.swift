@@ -11,7 +11,7 @@ package enum HarnessToolDefinitions {
     package static let evaluate = ToolDefinition(
         name: "evaluate",
         description:
-            "Build a candidate file of the workspace (C or Python, as the task's backend), check it against the hidden oracle on fresh inputs and time it against the baseline on the suite (or some suite shapes). Returns errors first, then per-shape speedups, then the budgets used and left. An identical earlier evaluation (same source, configuration and shapes) is answered from the cache unless fresh is true; repeat N runs N fresh evaluations and reports each geometric mean and their spread. Every evaluation counts against the evaluation budget (a cached one too; repeat N counts N).",
+            "Build a candidate file of the workspace (C or Python, as the task's backend), check it against the hidden oracle on fresh inputs and time it against the baseline on the suite (or some suite shapes). Returns errors first, then per-shape speedups, then the budgets used and left. An identical earlier evaluation (same source, configuration and shapes) is answered from the cache unless fresh is true; repeat N runs N fresh evaluations and reports each geometric mean and their spread. Every evaluation counts against the evaluation budget (a cached one too; repeat N counts N). To compare several candidates, give candidates (a list of {path, params, flag_set, shapes}, at most 8) instead of path: they run side by side on the executor's free slots, and each counts as one evaluation.",
         parameters: [
             "type": "object",
             "properties": [
@@ -32,8 +32,20 @@ package enum HarnessToolDefinitions {
                     "type": "integer",
                     "description": "1-10 fresh evaluations of the same candidate, to see how much the figures vary",
                 ],
+                "candidates": [
+                    "type": "array",
+                    "description": "several candidates to evaluate side by side, in place of path",
+                    "items": [
+                        "type": "object",
+                        "properties": [
+                            "path": ["type": "string"], "params": ["type": "object"], "flag_set": ["type": "integer"],
+                            "shapes": ["type": "array", "items": ["type": "string"]],
+                        ],
+                        "required": ["path"],
+                    ],
+                ],
             ],
-            "required": ["path"],
+            "required": [],
         ]
     )
 
@@ -101,6 +113,7 @@ package enum HarnessToolDefinitions {
         guard case .object(var schema) = definition.parameters, case .object(var properties)? = schema["properties"]
         else { return copy }
         properties["path"] = nil
+        properties["candidates"] = nil
         properties["task"] = ["type": "string", "description": "a task name from list_tasks"]
         properties["source"] = [
             "type": "string", "description": "the candidate's whole source file (C, or Python for a Triton task)",
@@ -113,6 +126,11 @@ package enum HarnessToolDefinitions {
                 of: "a candidate file of the workspace (C or Python, as the task's backend)",
                 with: "a candidate source"
             ).replacingOccurrences(of: "a candidate declares", with: "a candidate source declares")
+            .replacingOccurrences(
+                of:
+                    " To compare several candidates, give candidates (a list of {path, params, flag_set, shapes}, at most 8) instead of path: they run side by side on the executor's free slots, and each counts as one evaluation.",
+                with: ""
+            )
             + " Journaled in a run per task."
         return copy
     }

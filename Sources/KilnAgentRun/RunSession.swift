@@ -49,7 +49,7 @@ package actor RunSession {
         self.context = AgentRunContext(
             ledger: ledger,
             task: task,
-            evaluator: orchestrator.evaluator,
+            executor: orchestrator.executor,
             workspace: Workspace(root: workspace),
             sandbox: try await orchestrator.evaluator.sandbox(compiler: task.build.compiler),
             options: orchestrator.evaluationOptions(settings),

@@ -225,10 +225,14 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     /// Why nothing was timed, when the device cannot time (Triton's CPU interpreter): such a result is
     /// correct or not, never faster or slower.
     package var timingUnavailable: String?
+    /// The cluster node that measured it, when an executor other than the local one ran the evaluation;
+    /// nil for a result measured where Kiln runs (and in results made before executors).
+    package var node: EvaluationNode?
 
     private enum CodingKeys: String, CodingKey {
         case correct, verdict, failure, geomeanSpeedup, shapes, task, candidate, configuration, flags, buildLog
         case machine, contentHash, isCached, seed, wallSeconds, measuredAt, isSandboxed, device, timingUnavailable
+        case node
         case speedupInterval, comparison, load
     }
 
@@ -297,6 +301,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         isSandboxed = try container.decodeIfPresent(Bool.self, forKey: .isSandboxed) ?? true
         device = try container.decodeIfPresent(String.self, forKey: .device)
         timingUnavailable = try container.decodeIfPresent(String.self, forKey: .timingUnavailable)
+        node = try container.decodeIfPresent(EvaluationNode.self, forKey: .node)
         speedupInterval = try container.decodeIfPresent(LogInterval.self, forKey: .speedupInterval)
         comparison = try container.decodeIfPresent(Comparison.self, forKey: .comparison)
         load = try container.decodeIfPresent(MachineLoad.self, forKey: .load)
@@ -326,6 +331,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
         try container.encode(isSandboxed, forKey: .isSandboxed)
         try container.encodeIfPresent(device, forKey: .device)
         try container.encodeIfPresent(timingUnavailable, forKey: .timingUnavailable)
+        try container.encodeIfPresent(node, forKey: .node)
         try container.encodeIfPresent(speedupInterval, forKey: .speedupInterval)
         try container.encodeIfPresent(comparison, forKey: .comparison)
         try container.encodeIfPresent(load, forKey: .load)

@@ -8,7 +8,7 @@ import Synchronization
 /// folder), the environment `.ci/run` makes (`~/.cache/kiln/venv`), and `python3` on `PATH`. The probe
 /// (trusted: it runs nothing of a task's or a candidate's) reports the interpreter's folders, which the
 /// sandbox shows read-only, and the versions of PyTorch and Triton, and whether PyTorch sees a GPU.
-struct PythonEnvironment: Sendable, Hashable, Codable {
+package struct PythonEnvironment: Sendable, Hashable, Codable {
     /// The Python executable, as configured.
     var executable: String
     /// `major.minor.micro`.
@@ -29,7 +29,10 @@ struct PythonEnvironment: Sendable, Hashable, Codable {
     var roots: [String]
 
     /// Where Kiln looks for Python, in order.
-    static func configuredExecutables(environment: [String: String] = ProcessInfo.processInfo.environment)
+    /// - Parameter environment: the environment to read `KILN_PYTHON`, `KILN_VENV`, `XDG_CACHE_HOME` and
+    ///   `HOME` from.
+    /// - Returns: Python executables, a path or a name on `PATH`.
+    package static func configuredExecutables(environment: [String: String] = ProcessInfo.processInfo.environment)
         -> [String]
     {
         if let python = environment["KILN_PYTHON"], !python.isEmpty { return [python] }

@@ -20,6 +20,9 @@ package final class Ledger: Sendable {
         var state: RunState
         /// Time spent, during this part of the run, in each kind of work that is not Kiln's own.
         var spent: [TimeSpent: Duration] = [:]
+        /// Work of each kind under way, and since when some of it has been: concurrent evaluations
+        /// count once, as the time during which at least one ran.
+        var active: [TimeSpent: (count: Int, since: ContinuousClock.Instant)] = [:]
     }
 
     /// Kinds of work a part of the run spends its time on besides Kiln's own bookkeeping.
@@ -75,7 +78,8 @@ package final class Ledger: Sendable {
     }
 
     /// Runs work that is not Kiln's own bookkeeping (an evaluation, a model request, a workspace tool),
-    /// adding its duration to this part's time of that kind.
+    /// adding its duration to this part's time of that kind (work of one kind that overlaps, such as
+    /// evaluations on several nodes, counts once).
     /// - Parameters:
     ///   - kind: what the work is; default an evaluation.
     ///   - body: the work.
@@ -86,12 +90,36 @@ package final class Ledger: Sendable {
         _ body: () async throws(E) -> T
     ) async throws(E) -> T {
         let clock = ContinuousClock()
-        let start = clock.now
+        inner.withLock { inner in
+            let active = inner.active[kind] ?? (0, clock.now)
+            inner.active[kind] = (active.count + 1, active.count == 0 ? clock.now : active.since)
+        }
         defer {
-            let spent = clock.now - start
-            inner.withLock { $0.spent[kind, default: .zero] += spent }
+            inner.withLock { inner in
+                guard let active = inner.active[kind] else { return }
+                if active.count > 1 {
+                    inner.active[kind] = (active.count - 1, active.since)
+                } else {
+                    inner.active[kind] = nil
+                    inner.spent[kind, default: .zero] += clock.now - active.since
+                }
+            }
         }
         return try await body()
+    }
+
+    /// Journals a new candidate under the next free id, chosen under the journal's lock so that
+    /// concurrent proposers never take the same one.
+    /// - Parameter make: makes the candidate from its id.
+    /// - Returns: the candidate, journaled (`candidate_created`).
+    /// - Throws: ``RunError`` when the journal cannot be written.
+    package func createCandidate(_ make: (Int) -> CandidateRecord) throws(RunError) -> CandidateRecord {
+        try inner.withLock { inner throws(RunError) in
+            let record = make((inner.state.order.last ?? 0) + 1)
+            let event = RunEvent.candidateCreated(record)
+            inner.state.apply(Journal.Entry(sequence: try journal.append(event), date: Date(), event: event))
+            return record
+        }
     }
 
     /// Evaluates a candidate through the one journaled sequence: `candidate_created` (for a new
@@ -103,18 +131,20 @@ package final class Ledger: Sendable {
     ///   - isNew: whether `candidate_created` still has to be journaled.
     ///   - request: what to evaluate.
     ///   - isRanked: whether the result may become the best (full-suite evaluations only).
-    ///   - evaluator: the evaluator.
+    ///   - executor: where it runs (here, or on a cluster's node).
+    ///   - placement: where on the executor.
     ///   - progress: told when the evaluation starts and ends.
     /// - Returns: the result.
     /// - Throws: `CancellationError` when cancelled (nothing more is journaled: resume re-runs it, and
     ///   the harness's cache makes a finished one free); ``RunError`` when the journal cannot be written;
-    ///   what the evaluator throws when Kiln or the task is at fault.
+    ///   what the executor throws when Kiln, the task or the cluster is at fault (nothing more is journaled).
     package func evaluate(
         _ candidate: CandidateRecord,
         isNew: Bool,
         request: EvaluationRequest,
         isRanked: Bool,
-        using evaluator: Evaluator,
+        using executor: any EvaluationExecutor,
+        placement: Placement = .anywhere,
         progress: @Sendable (RunProgress) -> Void = { _ in }
     ) async throws -> EvaluationResult {
         if isNew { try record(.candidateCreated(candidate)) }
@@ -122,7 +152,7 @@ package final class Ledger: Sendable {
             try record(.evaluationStarted(candidate: candidate.id))
         }
         progress(.evaluating(candidate: candidate, state: state))
-        let result = try await timing { try await evaluator.evaluate(request) }
+        let result = try await timing { try await executor.evaluate(request, placement: placement) }
         try Task.checkCancellation()
         let finished: RunState = try inner.withLock { inner throws(RunError) in
             let finish = RunEvent.evaluationFinished(candidate: candidate.id, result: result)

@@ -15,6 +15,9 @@ package struct RunError: Error, Sendable, CustomStringConvertible {
         package static let corrupt = Code(rawValue: "corrupt")
         /// The model endpoint failed after retries; the run is saved and resumable.
         package static let modelUnavailable = Code(rawValue: "model unavailable")
+        /// The executor's cluster is unreachable, went away, or has a node that cannot evaluate; the run
+        /// is saved and resumable.
+        package static let executorUnavailable = Code(rawValue: "executor unavailable")
         /// The run cannot be resumed (it finished, or its task changed).
         package static let notResumable = Code(rawValue: "not resumable")
 

@@ -61,6 +61,14 @@ package struct RunSettings: Codable, Sendable, Hashable {
     package var kilnVersion: String
     /// The model and its budgets, for agent runs.
     package var agent: AgentSettings?
+    /// Where evaluations ran when not here: the executor's label (`ray at ADDR`); nil for local runs.
+    package var executor: String?
+    /// How many evaluations the tuner keeps in flight (the executor's slots when the run started); nil
+    /// for one. Journaled so that a resumed run proposes exactly what an uninterrupted one would.
+    package var parallelism: Int?
+    /// The node kind the winner is re-measured on before it is declared (see
+    /// `EvaluationResult.nodeKind`); nil for the kind of the node that measured the run's first result.
+    package var referenceKind: String?
 
     /// Creates settings (a run journals them with `started`).
     /// - Parameters:
@@ -223,6 +231,9 @@ package enum RunEvent: Sendable, Hashable {
     case bestImproved(candidate: Int, speedup: Double)
     /// A budget ran out.
     case budgetExhausted(String)
+    /// The winner measured again on the suite, on a node of the run's reference kind, before it was
+    /// declared (its suite result came from a node of another kind).
+    case winnerRemeasured(candidate: Int, result: EvaluationResult)
     /// The end-of-run check of a candidate on the held-out shapes.
     case heldoutChecked(candidate: Int, result: EvaluationResult)
     /// The end-of-run measurement of the leading candidate beside the runner-up, in the same pairs, before
@@ -250,6 +261,7 @@ package enum RunEvent: Sendable, Hashable {
         case .bestImproved: "best_improved"
         case .budgetExhausted: "budget_exhausted"
         case .heldoutChecked: "heldout_checked"
+        case .winnerRemeasured: "winner_remeasured"
         case .remeasured: "remeasured"
         case .finished: "finished"
         case .interrupted: "interrupted"
@@ -324,6 +336,8 @@ package struct RunOutcome: Codable, Sendable, Hashable {
     package var winnerFile: String?
     /// The report, relative to the run folder.
     package var reportFile: String?
+    /// The node kind the winner's speedup was measured on, for runs whose evaluations ran on a cluster.
+    package var referenceKind: String?
 
     /// Creates an outcome.
     /// - Parameters:
@@ -377,7 +391,8 @@ extension RunEvent {
         case .resumed(let pid): payload.pid = pid
         case .candidateCreated(let record): payload.candidateRecord = record
         case .evaluationStarted(let candidate): payload.candidate = candidate
-        case .evaluationFinished(let candidate, let result), .heldoutChecked(let candidate, let result):
+        case .evaluationFinished(let candidate, let result), .heldoutChecked(let candidate, let result),
+            .winnerRemeasured(let candidate, let result):
             payload.candidate = candidate
             payload.result = result
         case .bestImproved(let candidate, let speedup):
@@ -424,6 +439,8 @@ extension RunEvent {
         case "best_improved": return .bestImproved(candidate: try need(p.candidate), speedup: try need(p.speedup))
         case "budget_exhausted": return .budgetExhausted(try need(p.budget))
         case "heldout_checked": return .heldoutChecked(candidate: try need(p.candidate), result: try need(p.result))
+        case "winner_remeasured":
+            return .winnerRemeasured(candidate: try need(p.candidate), result: try need(p.result))
         case "remeasured":
             return .remeasured(candidate: try need(p.candidate), rival: try need(p.rival), result: try need(p.result))
         case "finished": return .finished(try need(p.outcome))

@@ -18,6 +18,11 @@ package struct RunOptions: Sendable, Hashable {
     package var minPairs = 3
     /// Most timed pairs per shape in each evaluation.
     package var maxPairs = 6
+    /// Evaluations the tuner keeps in flight; nil for the executor's slots.
+    package var parallelism: Int?
+    /// The node kind the winner is re-measured on (a cluster's runs); nil for the kind of the node that
+    /// measured the run's first result.
+    package var referenceKind: String?
 
     /// Creates options with the defaults: the default strategy, five minutes.
     package init() {}
@@ -76,17 +81,25 @@ package struct PartTimes: Sendable, Hashable {
 package struct RunOrchestrator: Sendable {
     /// The runs folder.
     package var store: RunStore
-    /// The evaluator (its cache makes re-running an interrupted evaluation cheap).
+    /// The evaluator: its cache, its sandbox, and how this machine prepares a task (its cache makes
+    /// re-running an interrupted evaluation cheap).
     package var evaluator: Evaluator
+    /// Where evaluations run: here (the evaluator, one at a time), or on a cluster.
+    package var executor: any EvaluationExecutor
 
     /// Creates an orchestrator.
     /// - Parameters:
     ///   - store: the runs folder.
     ///   - evaluator: the evaluator.
-    package init(store: RunStore, evaluator: Evaluator) {
+    ///   - executor: where evaluations run; default here, through `evaluator`.
+    package init(store: RunStore, evaluator: Evaluator, executor: (any EvaluationExecutor)? = nil) {
         self.store = store
         self.evaluator = evaluator
+        self.executor = executor ?? LocalExecutor(evaluator: evaluator)
     }
+
+    /// Whether evaluations run elsewhere than here.
+    var isRemote: Bool { !(executor is LocalExecutor) }
 
     /// Starts a new run.
     /// - Parameters:
@@ -100,7 +113,7 @@ package struct RunOrchestrator: Sendable {
         task: KernelTask,
         taskPath: String,
         options: RunOptions,
-        progress: @Sendable (RunProgress) -> Void = { _ in }
+        progress: @escaping @Sendable (RunProgress) -> Void = { _ in }
     ) async throws -> (id: String, state: RunState) {
         guard Strategies.named(options.strategy) != nil else {
             throw RunError(
@@ -144,7 +157,7 @@ package struct RunOrchestrator: Sendable {
     ///   - progress: called as the run goes.
     /// - Returns: the run's full id and its final state.
     /// - Throws: ``RunError`` when the run is unknown, locked, finished or its task changed.
-    package func resume(_ id: String, progress: @Sendable (RunProgress) -> Void = { _ in }) async throws
+    package func resume(_ id: String, progress: @escaping @Sendable (RunProgress) -> Void = { _ in }) async throws
         -> (id: String, state: RunState)
     {
         let (id, lock, journal, task) = try reopen(id)
@@ -177,7 +190,7 @@ package struct RunOrchestrator: Sendable {
             .profile()
         let id = try store.create(taskName: task.name)
         let lock = try RunLock(folder: store.folder(of: id), runID: id)
-        let settings = RunSettings(
+        var settings = RunSettings(
             id: id,
             taskPath: taskPath,
             taskName: task.name,
@@ -194,6 +207,10 @@ package struct RunOrchestrator: Sendable {
             kilnVersion: KilnRun.version,
             agent: agent
         )
+        settings.executor = isRemote ? executor.label : nil
+        let parallelism = max(options.parallelism ?? executor.slots, 1)
+        settings.parallelism = parallelism > 1 ? parallelism : nil
+        settings.referenceKind = options.referenceKind
         // The run exists (for `kiln runs`, `resume` and the dashboard) once its journal does, and
         // its journal exists only with its `started` event in it.
         let journal = try Journal.create(at: store.journalURL(of: id), startingWith: .started(settings))
@@ -224,135 +241,6 @@ package struct RunOrchestrator: Sendable {
         return (id, lock, journal, task)
     }
 
-    // MARK: - The loop
-
-    private func drive(
-        id: String,
-        journal: Journal,
-        task: KernelTask,
-        progress: @Sendable (RunProgress) -> Void
-    ) async throws -> RunState {
-        let ledger = try Ledger(journal: journal)
-        defer { progress(ledger.partFinished) }
-        // On a device that checks correctness only, the task's interpreter shapes are the suite.
-        let loaded = task
-        let task: KernelTask
-        do {
-            task = try await evaluator.prepare(loaded).task
-        } catch is CancellationError {
-            return try interrupt(ledger, id: id)
-        }
-        guard let settings = ledger.state.settings, let strategy = Strategies.named(settings.strategy) else {
-            throw RunError(.corrupt, "run \(id) has no readable settings")
-        }
-        var spaces: [String: SearchSpace] = [:]
-        for design in settings.designs {
-            spaces[design.name] = SearchSpace(try TunableSpace.parse(source: design.source, file: design.path))
-        }
-        var exhaustedDesigns: Set<String> = []
-        /// Ctrl-C: journal the stop and leave a report of the run so far.
-        func stop() throws -> RunState { try interrupt(ledger, id: id) }
-
-        while ledger.state.outcome == nil {
-            let state = ledger.state
-            if Task.isCancelled { return try stop() }
-            // An evaluation interrupted by a crash is re-run; the harness's cache answers at once if it
-            // had finished.
-            if let pending = state.order.first(where: { state.candidates[$0]?.result == nil }),
-                let candidate = state.candidates[pending]
-            {
-                guard
-                    try await evaluate(candidate.record, isNew: false, ledger: ledger, task: task, progress: progress)
-                else { return try stop() }
-                continue
-            }
-            if let budget = state.exhaustedBudget() {
-                try ledger.record(.budgetExhausted(budget))
-                progress(.budgetExhausted(budget))
-                guard
-                    try await finish(
-                        reason: "budget",
-                        ledger: ledger,
-                        task: task,
-                        id: id,
-                        progress: progress
-                    )
-                else { return try stop() }
-                continue
-            }
-            // The design with the fewest candidates that still has untried points.
-            let open = settings.designs.filter { !exhaustedDesigns.contains($0.name) }
-            guard
-                let design = open.min(by: { lhs, rhs in
-                    state.count(of: lhs.name) < state.count(of: rhs.name)
-                }), let space = spaces[design.name]
-            else {
-                guard
-                    try await finish(
-                        reason: "exhausted",
-                        ledger: ledger,
-                        task: task,
-                        id: id,
-                        progress: progress
-                    )
-                else { return try stop() }
-                continue
-            }
-            let history = state.trials(of: design.name)
-            let designSeed = settings.seed ^ UInt64(settings.designs.firstIndex(of: design) ?? 0) &* 0x51_7CC1_B727_220A
-            guard let point = strategy.propose(space: space, history: history, seed: designSeed) else {
-                exhaustedDesigns.insert(design.name)
-                continue
-            }
-            let candidate = CandidateRecord(
-                id: (state.order.last ?? 0) + 1,
-                design: design.name,
-                point: point,
-                configuration: space.configuration(at: point),
-                parent: state.bestOf(design: design.name)
-            )
-            guard try await evaluate(candidate, isNew: true, ledger: ledger, task: task, progress: progress) else {
-                return try stop()
-            }
-        }
-        return ledger.state
-    }
-
-    /// Evaluates a candidate on the suite through the ledger; returns false when the run was cancelled.
-    private func evaluate(
-        _ candidate: CandidateRecord,
-        isNew: Bool,
-        ledger: Ledger,
-        task: KernelTask,
-        progress: @Sendable (RunProgress) -> Void
-    ) async throws -> Bool {
-        guard let settings = ledger.state.settings,
-            let design = settings.designs.first(where: { $0.name == candidate.design })
-        else { throw RunError(.corrupt, "candidate \(candidate.id) names an unknown design") }
-        var request = EvaluationRequest(
-            task: task,
-            source: design.source,
-            candidateName: "\(design.name) #\(candidate.id)",
-            configuration: candidate.configuration,
-            shapes: task.suite,
-            options: evaluationOptions(settings)
-        )
-        request.rival = ledger.state.rivalForNextEvaluation(excluding: candidate.id)
-        do {
-            _ = try await ledger.evaluate(
-                candidate,
-                isNew: isNew,
-                request: request,
-                isRanked: true,
-                using: evaluator,
-                progress: progress
-            )
-        } catch is CancellationError {
-            return false
-        }
-        return true
-    }
-
     package func evaluationOptions(_ settings: RunSettings, heldout: Bool = false) -> EvaluationOptions {
         var options = EvaluationOptions()
         options.minPairs = settings.minPairs
@@ -363,8 +251,9 @@ package struct RunOrchestrator: Sendable {
 
     // MARK: - The end
 
-    /// Checks the best candidates on the held-out shapes (best first, until one passes), writes the
-    /// winner and the report, and journals the outcome; returns false when the run was cancelled.
+    /// Checks the best candidates on the held-out shapes (best first, until one passes), re-measures the
+    /// one that passes on the run's reference node kind when a node of another kind measured it, writes
+    /// the winner and the report, and journals the outcome; returns false when the run was cancelled.
     package func finish(
         reason: String,
         ledger: Ledger,
@@ -377,45 +266,79 @@ package struct RunOrchestrator: Sendable {
         guard try await remeasureLeader(ledger: ledger, task: task, settings: settings) else { return false }
         let state = ledger.state
         var winner: Int? = nil
+        var winnerSpeedup: Double? = nil
+        let reference = state.referenceKind
         for candidate in state.confirmedLeaderboard.prefix(5) {
-            if task.heldout.isEmpty {
-                winner = candidate.record.id
-                break
-            }
-            var heldout = candidate.heldout
-            if heldout == nil, let source = settings.source(of: candidate.record) {
-                progress(.checkingHeldout(candidate: candidate.record.id))
-                let request = EvaluationRequest(
-                    task: task,
-                    source: source,
-                    candidateName: "\(candidate.record.design) #\(candidate.record.id) (held-out)",
-                    configuration: candidate.record.configuration,
-                    shapes: task.heldout,
-                    options: evaluationOptions(settings)
-                )
-                do {
-                    let result = try await ledger.timing { try await evaluator.evaluate(request) }
-                    try ledger.record(.heldoutChecked(candidate: candidate.record.id, result: result))
-                    heldout = result
-                } catch is CancellationError {
-                    return false
+            guard let source = settings.source(of: candidate.record) else { continue }
+            if !task.heldout.isEmpty {
+                var heldout = candidate.heldout
+                if heldout == nil {
+                    progress(.checkingHeldout(candidate: candidate.record.id))
+                    let request = EvaluationRequest(
+                        task: task,
+                        source: source,
+                        candidateName: "\(candidate.record.design) #\(candidate.record.id) (held-out)",
+                        configuration: candidate.record.configuration,
+                        shapes: task.heldout,
+                        options: evaluationOptions(settings)
+                    )
+                    do {
+                        let result = try await ledger.timing { try await executor.evaluate(request) }
+                        try ledger.record(.heldoutChecked(candidate: candidate.record.id, result: result))
+                        heldout = result
+                    } catch is CancellationError {
+                        return false
+                    }
+                    if Task.isCancelled { return false }
                 }
-                if Task.isCancelled { return false }
+                guard heldout?.correct == true else { continue }
             }
-            if heldout?.correct == true {
-                winner = candidate.record.id
-                break
+            // A speedup is declared as measured on the reference kind: measure it there when another kind did.
+            guard let result = candidate.result else { continue }
+            var declared = result
+            if let reference, result.nodeKind != reference {
+                if let measured = candidate.reference {
+                    declared = measured
+                } else if let remeasured = candidate.remeasured, remeasured.nodeKind == reference {
+                    // The end-of-run measurement beside the runner-up ran on the reference kind.
+                    declared = remeasured
+                } else if let node = state.node(ofKind: reference, alive: liveNodes) {
+                    var options = evaluationOptions(settings)
+                    options.usesCache = false
+                    let request = EvaluationRequest(
+                        task: task,
+                        source: source,
+                        candidateName: "\(candidate.record.design) #\(candidate.record.id) (on \(reference))",
+                        configuration: candidate.record.configuration,
+                        shapes: task.suite,
+                        options: options
+                    )
+                    do {
+                        declared = try await ledger.timing {
+                            try await executor.evaluate(request, placement: .node(node.id))
+                        }
+                        try ledger.record(.winnerRemeasured(candidate: candidate.record.id, result: declared))
+                    } catch is CancellationError {
+                        return false
+                    }
+                    if Task.isCancelled { return false }
+                }
+                guard declared.correct else { continue }
             }
+            winner = candidate.record.id
+            winnerSpeedup = declared.geomeanSpeedup
+            break
         }
         let checked = ledger.state
         var outcome = RunOutcome(
             reason: reason,
             best: checked.best,
             winner: winner,
-            winnerSpeedup: winner.flatMap { checked.candidates[$0]?.result?.geomeanSpeedup },
+            winnerSpeedup: winnerSpeedup,
             winnerFile: nil,
             reportFile: nil
         )
+        outcome.referenceKind = winner == nil ? nil : reference
         let folder = store.folder(of: id)
         if let winner, let candidate = checked.candidates[winner], let source = settings.source(of: candidate.record) {
             let text = WinnerFile.render(candidate: candidate, source: source, settings: settings, task: task)
@@ -456,13 +379,24 @@ package struct RunOrchestrator: Sendable {
             source: rivalSource,
             configuration: board[1].record.configuration
         )
+        // On a cluster, on a node of the run's reference kind, so that it can also stand as the declared figure.
+        let placement = ledger.state.referenceKind.flatMap { ledger.state.node(ofKind: $0, alive: liveNodes) }
+            .map { Placement.node($0.id) }
         do {
-            let result = try await ledger.timing { try await evaluator.evaluate(request) }
+            let result = try await ledger.timing {
+                try await executor.evaluate(request, placement: placement ?? .anywhere)
+            }
             try ledger.record(.remeasured(candidate: first.record.id, rival: board[1].record.id, result: result))
         } catch is CancellationError {
             return false
         }
         return !Task.isCancelled
+    }
+
+    /// The executor's live nodes, when it has a cluster's (a node that died since it measured is not asked
+    /// to measure again).
+    private var liveNodes: Set<String>? {
+        executor.status.map { Set($0.nodes.filter(\.isAlive).map(\.id)) }
     }
 
     /// Ctrl-C: journals the stop and leaves a report of the run so far.
@@ -498,28 +432,6 @@ extension RunSettings {
     /// - Parameter record: the candidate.
     /// - Returns: its source, if known.
     package func sourceText(of record: CandidateRecord) -> String? { source(of: record) }
-}
-
-extension RunState {
-    /// The number of candidates of a design.
-    func count(of design: String) -> Int {
-        candidates.values.count { $0.record.design == design }
-    }
-
-    /// The trials of a design so far, in creation order: what a search strategy learns from.
-    func trials(of design: String) -> [Trial] {
-        order.compactMap { candidates[$0] }.filter { $0.record.design == design }.map { candidate in
-            Trial(
-                index: candidate.record.point,
-                score: candidate.result?.correct == true ? candidate.result?.geomeanSpeedup : nil
-            )
-        }
-    }
-
-    /// The best correct candidate of a design so far.
-    func bestOf(design: String) -> Int? {
-        leaderboard.first { $0.record.design == design }?.record.id
-    }
 }
 
 /// Facts about this library.

@@ -89,6 +89,7 @@ package struct RunReport: Sendable {
                 "- best: candidate #\(best.record.id) (\(best.record.design), \(best.record.configuration.label)), \(result.geomeanSpeedup.map { "geometric-mean speedup \(fixed($0))x over the baseline" } ?? "correct, not timed (\(result.timingUnavailable ?? "correctness only"))")"
             )
             out.append("- held-out shapes: \(heldoutText(best))")
+            if let measured = nodeText(best) { out.append("- measured on: \(measured)") }
             if let line = remeasuredText(best) { out.append("- \(line)") }
             if let file = state.outcome?.winnerFile { out.append("- winner file: \(file)") }
             out.append("")
@@ -120,6 +121,15 @@ package struct RunReport: Sendable {
             )
         }
         out.append("")
+        let nodes = nodeRows()
+        if !nodes.isEmpty {
+            out.append("## Nodes")
+            out.append("")
+            out.append("| node | kind | evaluations measured |")
+            out.append("| --- | --- | ---: |")
+            for node in nodes { out.append("| \(node.name) | \(node.kind) | \(node.count) |") }
+            out.append("")
+        }
         let explored = explored()
         if !explored.lines.isEmpty {
             out.append("## \(explored.title)")
@@ -186,6 +196,7 @@ package struct RunReport: Sendable {
         if let best = bestCandidate, let result = best.result {
             body +=
                 "<h2>Winner: candidate #\(best.record.id) <small>\(esc(best.record.design)) · \(esc(best.record.configuration.label))</small></h2>"
+            if let measured = nodeText(best) { body += "<p>measured on \(esc(measured))</p>" }
             body += SVGChart.bars(
                 result.shapes.compactMap { shape in shape.speedup.map { (shape.name, $0) } },
                 unit: "x"
@@ -223,6 +234,16 @@ package struct RunReport: Sendable {
                 "<tr><td>\(rank + 1)</td><td>#\(candidate.record.id)</td><td>\(esc(candidate.record.design))</td><td class=\"mono\">\(esc(candidate.record.configuration.label))</td><td>\(fixed(candidate.result?.geomeanSpeedup ?? 0))x</td><td class=\"l\">\(esc(timesEvaluated(row)))</td></tr>"
         }
         body += "</table>"
+        let nodes = nodeRows()
+        if !nodes.isEmpty {
+            body +=
+                "<h2>Nodes</h2><table><tr><th class=\"l\">node</th><th class=\"l\">kind</th><th>evaluations</th></tr>"
+            for node in nodes {
+                body +=
+                    "<tr><td class=\"mono\">\(esc(node.name))</td><td class=\"l\">\(esc(node.kind))</td><td>\(node.count)</td></tr>"
+            }
+            body += "</table>"
+        }
         let explored = explored()
         if !explored.lines.isEmpty {
             body += "<h2>\(esc(explored.title))</h2><ul>"
@@ -328,6 +349,34 @@ package struct RunReport: Sendable {
         return low == high
             ? "\(row.evaluations) times (each \(fixed(low))x)"
             : "\(row.evaluations) times (\(fixed(low))-\(fixed(high))x)"
+    }
+
+    /// The cluster nodes that measured the run's results: each once, with its kind and how many.
+    private func nodeRows() -> [(name: String, kind: String, count: Int)] {
+        var rows: [(name: String, kind: String, count: Int)] = []
+        for result in state.order.compactMap({ state.candidates[$0]?.result }) {
+            guard let node = result.node else { continue }
+            if let index = rows.firstIndex(where: { $0.name == node.name }) {
+                rows[index].count += 1
+            } else {
+                rows.append((node.name, result.nodeKind, 1))
+            }
+        }
+        return rows
+    }
+
+    /// Where a candidate's suite result was measured, and its re-measurement on the reference kind; nil
+    /// for results measured where Kiln ran.
+    private func nodeText(_ candidate: RunState.Candidate) -> String? {
+        guard let result = candidate.result, let node = result.node else { return nil }
+        var text = "node \(node.name) (\(result.nodeKind))"
+        if let reference = candidate.reference {
+            text +=
+                "; re-measured on the reference kind \(reference.nodeKind)\(reference.node.map { " (node \($0.name))" } ?? ""): \(reference.speedupLabel)"
+        } else if let kind = state.outcome?.referenceKind, kind == result.nodeKind {
+            text += ", the run's reference kind"
+        }
+        return text
     }
 
     private func heldoutText(_ candidate: RunState.Candidate) -> String {

@@ -15,6 +15,9 @@ package struct RunState: Sendable {
         package var result: EvaluationResult?
         /// Its held-out check, if it had one.
         package var heldout: EvaluationResult?
+        /// Its suite measured again on a node of the run's reference kind, if it was the winner and its
+        /// suite result came from another kind.
+        package var reference: EvaluationResult?
         /// Its end-of-run measurement beside the runner-up (see ``RunEvent/remeasured(candidate:rival:result:)``).
         package var remeasured: EvaluationResult?
         /// When its evaluation finished.
@@ -53,6 +56,9 @@ package struct RunState: Sendable {
     package var tracks: [(name: String, rationale: String)] = []
     /// The current design track.
     package var currentTrack: String?
+    /// Candidates made since the model's last answer or tool result (all of them in a run without a
+    /// model): those an interrupted tool call made, which its re-run on resume takes up again.
+    package var openCandidates: [Int] = []
     private var partStart: Date?
 
     /// The empty state.
@@ -66,6 +72,12 @@ package struct RunState: Sendable {
 
     /// Evaluations that finished.
     package var finishedEvaluations: Int { candidates.values.count { $0.result != nil } }
+
+    /// Candidates whose evaluation started (or was created) and has not finished, in creation order:
+    /// the evaluations in flight, or the ones a killed run left for `resume` to submit again.
+    package var pendingCandidates: [Candidate] {
+        order.compactMap { candidates[$0] }.filter { $0.result == nil }
+    }
 
     /// Folds one more entry.
     /// - Parameter entry: the next entry.
@@ -86,6 +98,7 @@ package struct RunState: Sendable {
         case .candidateCreated(let record):
             candidates[record.id] = Candidate(record: record)
             order.append(record.id)
+            openCandidates.append(record.id)
         case .evaluationStarted(let id):
             candidates[id]?.isStarted = true
         case .evaluationFinished(let id, let result):
@@ -98,6 +111,8 @@ package struct RunState: Sendable {
             exhaustedBudgets.append(budget)
         case .heldoutChecked(let id, let result):
             candidates[id]?.heldout = result
+        case .winnerRemeasured(let id, let result):
+            candidates[id]?.reference = result
         case .remeasured(let id, _, let result):
             candidates[id]?.remeasured = result
         case .finished(let outcome):
@@ -106,6 +121,8 @@ package struct RunState: Sendable {
             isInterrupted = true
         case .agent(let event):
             agent.apply(event)
+            if case .message(.tool) = event { openCandidates = [] }
+            if case .message(.assistant) = event { openCandidates = [] }
             switch event {
             case .response, .retry: answeredModelRequests += 1
             default: break

@@ -121,7 +121,7 @@ enum DashboardAPI {
             switch entry.event {
             case .candidateCreated(let record): candidate = record.id
             case .evaluationStarted(let id), .evaluationFinished(let id, _), .bestImproved(let id, _),
-                .heldoutChecked(let id, _):
+                .heldoutChecked(let id, _), .winnerRemeasured(let id, _):
                 candidate = id
             default: candidate = nil
             }

@@ -32,10 +32,17 @@ enum DashboardPages {
     }
 
     /// The part of a run's page that changes as the run goes: everything under `#live`.
-    static func liveFragment(id: String, state: RunState, recent: [Journal.Entry], tokenQuery: String) -> String {
+    static func liveFragment(
+        id: String,
+        state: RunState,
+        recent: [Journal.Entry],
+        executor: ExecutorStatus? = nil,
+        tokenQuery: String
+    ) -> String {
         let report = RunReport(state: state, runID: id)
         var extra = ""
         let settings = state.settings
+        extra += executorSection(state: state, status: state.outcome == nil && !state.isInterrupted ? executor : nil)
         extra += "<h2>Budgets used</h2><ul>"
         extra +=
             "<li>evaluations: \(state.finishedEvaluations)\(settings?.maxEvaluations.map { " of \($0)" } ?? "")</li>"
@@ -66,8 +73,10 @@ enum DashboardPages {
             }
             extra += "</ul>"
         }
+        let hasNodes = state.candidates.values.contains { $0.result?.node != nil }
         extra +=
-            "<h2>Candidates</h2><table><tr><th>#</th><th>design</th><th class=\"l\">configuration</th><th>result</th></tr>"
+            "<h2>Candidates</h2><table><tr><th>#</th><th>design</th><th class=\"l\">configuration</th><th>result</th>"
+            + (hasNodes ? "<th class=\"l\">node</th>" : "") + "</tr>"
         for candidate in state.order.suffix(40).reversed().compactMap({ state.candidates[$0] }) {
             let result =
                 candidate.result.map { result in
@@ -78,12 +87,35 @@ enum DashboardPages {
                             ?? "")
                         + (result.load?.isBusy == true ? " · busy machine" : "")
                 } ?? "evaluating…"
+            let node = hasNodes ? "<td class=\"mono\">\(escape(candidate.result?.node?.name ?? ""))</td>" : ""
             extra +=
                 "<tr><td><a href=\"/runs/\(escape(id))/candidates/\(candidate.record.id)\(tokenQuery)\">#\(candidate.record.id)</a></td>"
-                + "<td>\(escape(candidate.record.design))</td><td class=\"mono\">\(escape(candidate.record.configuration.label))</td><td>\(escape(result))</td></tr>"
+                + "<td>\(escape(candidate.record.design))</td><td class=\"mono\">\(escape(candidate.record.configuration.label))</td><td>\(escape(result))</td>\(node)</tr>"
         }
         extra += "</table>"
         return report.fragment() + extra
+    }
+
+    /// Where the run's evaluations run: the executor's slots per node and in use, and the evaluations in
+    /// flight (from the journal: started, not finished); empty for a run evaluated here and not running.
+    static func executorSection(state: RunState, status: ExecutorStatus?) -> String {
+        let inFlight = state.pendingCandidates.filter(\.isStarted).map { "#\($0.record.id)" }
+        guard status != nil || state.settings?.executor != nil else { return "" }
+        var html = "<h2>Executor</h2><p>\(escape(status?.executor ?? state.settings?.executor ?? "local"))"
+        if let parallelism = state.settings?.parallelism { html += " · \(parallelism) evaluations at a time" }
+        html +=
+            " · in flight: \(inFlight.isEmpty ? "none" : inFlight.joined(separator: ", "))</p>"
+        guard let status else { return html }
+        html +=
+            "<table><tr><th class=\"l\">node</th><th class=\"l\">address</th><th>slots</th><th>in use</th><th>alive</th></tr>"
+        for node in status.nodes {
+            html +=
+                "<tr><td class=\"mono\">\(escape(node.name))</td><td class=\"mono\">\(escape(node.address))</td><td>\(node.slots)</td><td>\(node.inUse)</td><td>\(node.isAlive ? "yes" : "no")</td></tr>"
+        }
+        let formatter = ISO8601DateFormatter()
+        html +=
+            "</table><p class=\"note\">slots in use: \(status.nodes.reduce(0) { $0 + $1.inUse }) of \(status.nodes.reduce(0) { $0 + $1.slots }) · as of \(formatter.string(from: status.updatedAt))</p>"
+        return html
     }
 
     /// A run's page. Its script follows the run's stream, which carries the new `#live` fragment
@@ -168,11 +200,13 @@ enum DashboardPages {
         case .evaluationFinished(let candidate, let result):
             text =
                 "#\(candidate) "
-                + result.speedupLabel
+                + result.speedupLabel + (result.node.map { " on \($0.name)" } ?? "")
         case .bestImproved(let candidate, let speedup): text = String(format: "#%d %.2fx", candidate, speedup)
         case .budgetExhausted(let budget): text = budget
         case .heldoutChecked(let candidate, let result):
             text = "#\(candidate) " + (result.correct ? "passed" : result.verdict.rawValue)
+        case .winnerRemeasured(let candidate, let result):
+            text = "#\(candidate) \(result.speedupLabel) on \(result.nodeKind)"
         case .remeasured(let candidate, let rival, let result):
             text = "#\(candidate) beside #\(rival): " + (result.comparison?.summary ?? result.speedupLabel)
         case .finished(let outcome): text = outcome.reason + (outcome.winner.map { ", winner #\($0)" } ?? "")

@@ -1,6 +1,7 @@
 package import Foundation
 import Hummingbird
 import KilnHTTPServing
+import KilnHarness
 package import KilnRun
 import Logging
 import NIOCore
@@ -129,7 +130,13 @@ package final class DashboardServer: Sendable {
         beforeRender?(id)
         guard let state = state(of: id) else { return nil }
         let recent = (try? journal(of: id)?.entries(after: max(state.lastSequence - 15, 0))) ?? []
-        let fragment = DashboardPages.liveFragment(id: id, state: state, recent: recent, tokenQuery: tokenQuery)
+        let fragment = DashboardPages.liveFragment(
+            id: id,
+            state: state,
+            recent: recent,
+            executor: executorStatus(of: id),
+            tokenQuery: tokenQuery
+        )
         let rendered = Rendered(state: state, at: now, fragment: fragment)
         if reusesRenders { slot = rendered }
         renderTally.add(1, ordering: .relaxed)
@@ -180,6 +187,14 @@ package final class DashboardServer: Sendable {
     /// A run's current state: the cached fold advanced by the events written since it was made.
     /// - Parameter id: the run's id (already resolved).
     /// - Returns: the state, or nil when the journal cannot be read.
+    /// The status a running run's executor left beside its journal (slots per node, evaluations in
+    /// flight), while the run is not stopped.
+    func executorStatus(of id: String) -> ExecutorStatus? {
+        let url = store.folder(of: id).appending(path: ExecutorStatus.fileName)
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        return try? EvaluationCoding.decoder.decode(ExecutorStatus.self, from: data)
+    }
+
     func state(of id: String) -> RunState? {
         guard let journal = journal(of: id) else { return nil }
         var state = states.withLock { $0[id] } ?? RunState()

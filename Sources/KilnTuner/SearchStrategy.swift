@@ -85,3 +85,21 @@ package struct RandomSearch: SearchStrategy {
         return space.randomUntried(tried: tried, using: &generator)
     }
 }
+
+extension SearchStrategy {
+    /// Proposes the next point while other points are still being evaluated (a constant liar): the
+    /// pending points count as tried, at the worst score measured so far, so that the points of one batch
+    /// are distinct and each proposal stays a pure function of (history, pending, seed).
+    /// - Parameters:
+    ///   - space: the grid.
+    ///   - history: every trial so far in order, pending ones included (their scores are ignored).
+    ///   - pending: the indices of the points whose evaluations have not been learned from yet.
+    ///   - seed: the run's seed.
+    /// - Returns: a point neither tried nor pending, or nil.
+    package func propose(space: SearchSpace, history: [Trial], pending: Set<Int>, seed: UInt64) -> Int? {
+        guard !pending.isEmpty else { return propose(space: space, history: history, seed: seed) }
+        let lie = history.filter { !pending.contains($0.index) }.compactMap(\.score).min()
+        let told = history.map { pending.contains($0.index) ? Trial(index: $0.index, score: lie) : $0 }
+        return propose(space: space, history: told, seed: seed)
+    }
+}

@@ -14,8 +14,8 @@ struct KilnBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kiln-bench",
         abstract:
-            "Benchmarks of Kiln itself: evaluation repeatability, tuner quality, agent endurance, dashboard load.",
-        subcommands: [EvalBench.self, TunerBench.self, AgentBench.self, ServeBench.self]
+            "Benchmarks of Kiln itself: evaluation repeatability, tuner quality, agent endurance, dashboard load, Ray fan-out.",
+        subcommands: [EvalBench.self, TunerBench.self, AgentBench.self, ServeBench.self, RayBench.self]
     )
 
     static func main() async {

@@ -77,6 +77,7 @@ struct EvalCommand: AsyncParsableCommand {
 
     @OptionGroup var cache: CacheOptions
     @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup(title: "Executor") var executorOptions: ExecutorOptions
 
     func validate() throws {
         guard minPairs >= 1, maxPairs >= minPairs else {
@@ -131,13 +132,20 @@ struct EvalCommand: AsyncParsableCommand {
             )
         }
         let quiet = json
-        let result = try await evaluator.evaluate(request) { event in
-            guard !quiet else { return }
-            switch event {
-            case .building: Terminal.progress("building \(candidate)…")
-            case .shapeStarted(let name, let index, let count):
-                Terminal.progress("shape \(index + 1)/\(count): \(name)…")
-            case .shapeFinished: break
+        let name = candidate
+        let result = try await executorOptions.with(evaluator: evaluator) { executor in
+            if let executor {
+                if !quiet { Terminal.progress("evaluating \(name) on \(executor.label)…") }
+                return try await executor.evaluate(request)
+            }
+            return try await evaluator.evaluate(request) { event in
+                guard !quiet else { return }
+                switch event {
+                case .building: Terminal.progress("building \(name)…")
+                case .shapeStarted(let name, let index, let count):
+                    Terminal.progress("shape \(index + 1)/\(count): \(name)…")
+                case .shapeFinished: break
+                }
             }
         }
         Terminal.clearProgress()
@@ -146,6 +154,9 @@ struct EvalCommand: AsyncParsableCommand {
             Terminal.out(String(decoding: data, as: UTF8.self))
         } else {
             Terminal.out(ResultTable.render(result, task: task))
+            if let node = result.node {
+                Terminal.out("measured on node \(node.name) (\(node.address)) · kind \(result.nodeKind)")
+            }
         }
         if result.verdict != .correct { throw ExitCode(ExitCodes.code(for: result.verdict)) }
     }

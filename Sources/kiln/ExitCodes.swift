@@ -20,6 +20,7 @@ enum ExitCodes {
         case let error as ModelServerError:
             (error.description, error.code == .unreadableScript ? notFound : invalidTask)
         case let error as ModelError: (error.description, error.code == .missingKey ? usage : unavailable)
+        case let error as ExecutorError: (error.description, unavailable)
         default: nil
         }
     }
@@ -44,7 +45,8 @@ enum ExitCodes {
     static let notFound: Int32 = 66
     /// Kiln itself failed.
     static let software: Int32 = 70
-    /// A tool Kiln needs (the C compiler, readelf) is missing, or no sandbox can be made.
+    /// A tool Kiln needs (the C compiler, readelf) is missing, no sandbox can be made, or a cluster cannot
+    /// evaluate (unreachable, gone, no Kiln slots, a node missing what the task needs).
     static let unavailable: Int32 = 69
     /// A file could not be read or written.
     static let io: Int32 = 74
@@ -66,7 +68,7 @@ enum ExitCodes {
         case .locked: busy
         case .io: io
         case .newerFormat, .corrupt: invalidTask
-        case .modelUnavailable: unavailable
+        case .modelUnavailable, .executorUnavailable: unavailable
         default: usage
         }
     }

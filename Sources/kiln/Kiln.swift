@@ -16,7 +16,7 @@ struct Kiln: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ResumeCommand.self, RunsCommand.self, ShowCommand.self, ReportCommand.self,
             EvalCommand.self,
-            ProbeCommand.self, ServeCommand.self, MCPCommand.self, DevCommand.self,
+            ProbeCommand.self, ServeCommand.self, MCPCommand.self, DevCommand.self, EvalBundleCommand.self,
         ]
     )
 

@@ -22,13 +22,16 @@ struct MCPCommand: AsyncParsableCommand {
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
     @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup(title: "Executor") var executorOptions: ExecutorOptions
 
     func run() async throws {
-        let orchestrator = RunOrchestrator(
-            store: runs.store,
-            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
-        )
-        let server = KilnMCPServer(tasksFolder: URL(filePath: tasks), orchestrator: orchestrator)
-        try await server.serveStdio()
+        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        let tasks = URL(filePath: self.tasks)
+        let store = runs.store
+        try await executorOptions.with(evaluator: evaluator) { executor in
+            let orchestrator = RunOrchestrator(store: store, evaluator: evaluator, executor: executor)
+            let server = KilnMCPServer(tasksFolder: tasks, orchestrator: orchestrator)
+            try await server.serveStdio()
+        }
     }
 }

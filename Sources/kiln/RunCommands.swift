@@ -64,9 +64,25 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-pairs"), help: "Most timed pairs per shape in each evaluation.")
     var maxPairs: Int = 6
 
+    @Option(
+        name: .customLong("parallel"),
+        help: "Evaluations the tuner keeps in flight (default: the executor's slots; 1 here)."
+    )
+    var parallelism: Int?
+
+    @Option(
+        name: .customLong("reference-kind"),
+        help: ArgumentHelp(
+            "With a cluster: the node kind the winner is re-measured on before it is declared (a node's KILN_NODE_KIND label, or its 'CPU · device'; default: the kind of the node that measured the first result).",
+            valueName: "kind"
+        )
+    )
+    var referenceKind: String?
+
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
     @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup(title: "Executor") var executorOptions: ExecutorOptions
     @OptionGroup(title: "Model (agent mode)") var modelOptions: ModelOptions
 
     func validate() throws {
@@ -82,9 +98,19 @@ struct RunCommand: AsyncParsableCommand {
         guard minPairs >= 1, maxPairs >= minPairs else {
             throw ValidationError("--min-pairs must be at least 1 and --max-pairs at least --min-pairs")
         }
+        if let parallelism, !(1...1024).contains(parallelism) {
+            throw ValidationError("--parallel must be 1 to 1024, not \(parallelism)")
+        }
     }
 
     func run() async throws {
+        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        try await executorOptions.with(evaluator: evaluator) { executor in
+            try await run(evaluator: evaluator, executor: executor)
+        }
+    }
+
+    private func run(evaluator: Evaluator, executor: (any EvaluationExecutor)?) async throws {
         let task = try KernelTask.load(from: URL(filePath: self.task))
         var options = RunOptions()
         options.strategy = strategy
@@ -94,10 +120,9 @@ struct RunCommand: AsyncParsableCommand {
         options.maxEvaluations = evaluations
         options.minPairs = minPairs
         options.maxPairs = maxPairs
-        let orchestrator = RunOrchestrator(
-            store: runs.store,
-            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
-        )
+        options.parallelism = parallelism
+        options.referenceKind = referenceKind
+        let orchestrator = RunOrchestrator(store: runs.store, evaluator: evaluator, executor: executor)
         let taskPath = self.task
         let settings = options
         if let agent = try modelOptions.resolve() {
@@ -143,13 +168,23 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var runs: RunsFolderOptions
     @OptionGroup var cache: CacheOptions
     @OptionGroup var sandbox: SandboxOptions
+    @OptionGroup(title: "Executor (default: the one the run was started with)") var executorOptions: ExecutorOptions
 
     func run() async throws {
-        let orchestrator = RunOrchestrator(
-            store: runs.store,
-            evaluator: Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
-        )
-        let (runID, settings) = try orchestrator.settings(of: run)
+        let evaluator = Evaluator(cacheDirectory: cache.cacheURL, sandboxMode: sandbox.mode)
+        let (runID, settings) = try RunOrchestrator(store: runs.store, evaluator: evaluator).settings(of: run)
+        try await executorOptions.with(evaluator: evaluator, resuming: settings.executor) { executor in
+            try await resume(runID, settings: settings, evaluator: evaluator, executor: executor)
+        }
+    }
+
+    private func resume(
+        _ runID: String,
+        settings: RunSettings,
+        evaluator: Evaluator,
+        executor: (any EvaluationExecutor)?
+    ) async throws {
+        let orchestrator = RunOrchestrator(store: runs.store, evaluator: evaluator, executor: executor)
         if let agent = settings.agent {
             let journal = try Journal(url: runs.store.journalURL(of: runID), readOnly: true)
             let answered = RunState(entries: try journal.entries()).answeredModelRequests
