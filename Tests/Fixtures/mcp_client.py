@@ -1,6 +1,7 @@
 """Drives `kiln mcp` with the official MCP Python SDK, as a coding agent would.
 
-usage: python3 mcp_client.py KILN TASKS RUNS CACHE GOOD_SOURCE WRONG_SOURCE HOSTILE_SOURCE
+usage: python3 mcp_client.py KILN TASKS RUNS CACHE GOOD_SOURCE WRONG_SOURCE HOSTILE_SOURCE [KILN_MCP_ARGUMENT...]
+(the arguments after the seventh are given to `kiln mcp`, such as --executor ray --ray-address ADDR)
 Prints one line per check and exits non-zero on the first failure.
 """
 import asyncio
@@ -22,7 +23,7 @@ def text(result):
 async def main():
     kiln, tasks, runs, cache, good, wrong, hostile = sys.argv[1:8]
     params = StdioServerParameters(
-        command=kiln, args=["mcp", "--tasks", tasks, "--runs", runs, "--cache-dir", cache]
+        command=kiln, args=["mcp", "--tasks", tasks, "--runs", runs, "--cache-dir", cache] + sys.argv[8:]
     )
     shape = {"shapes": ["odd-193x257x131"]}
     async with stdio_client(params) as (read, write):

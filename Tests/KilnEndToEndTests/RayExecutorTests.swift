@@ -155,6 +155,80 @@ struct RayExecutorTests {
         }
     }
 
+    @Test("nodes of two kinds: every result names its kind, and the winner is measured on the reference kind")
+    func referenceKind() async throws {
+        let cluster = try shared().cluster
+        let matmul = self.matmul
+        try await withTemporaryDirectory { folder in
+            let runs = folder.appending(path: "runs")
+            let cache = try await Fixtures.freshCache(in: folder)
+            let otherCache = try await Fixtures.freshCache(in: folder.appending(path: "other"))
+            let result = try await cluster.withNode(RayLocalCluster.Node(slots: 1, cache: otherCache, label: "kind-b"))
+            {
+                _ in
+                try await runKiln([
+                    "run", matmul, "--executor", "ray", "--ray-address", cluster.address, "--evals", "6", "--seed", "3",
+                    "--min-pairs", "2", "--max-pairs", "2", "--reference-kind", "kind-b", "--runs", runs.path,
+                    "--cache-dir", cache.path,
+                ])
+            }
+            #expect(result.exitCode == 0, "\(result.stderr)")
+            let id = try #require(Fixtures.runIDs(in: runs).first)
+            let journal = runs.appending(path: "\(id)/journal.sqlite")
+            let raw = try await DatabaseQueue(path: journal.path).read { db in
+                try Row.fetchAll(db, sql: "SELECT kind, payload FROM events ORDER BY seq").map {
+                    row -> (String, Data) in
+                    (row["kind"], row["payload"])
+                }
+            }
+            let rows = raw.map { kind, payload in
+                (kind, (try? JSONSerialization.jsonObject(with: payload)) as? [String: Any] ?? [:])
+            }
+            func label(_ payload: [String: Any]) -> String? {
+                ((payload["result"] as? [String: Any])?["node"] as? [String: Any])?["label"] as? String
+            }
+            let finished = rows.filter { $0.0 == "evaluation_finished" }
+            #expect(finished.count == 6)
+            #expect(finished.allSatisfy { (($0.1["result"] as? [String: Any])?["node"]) != nil })
+            let outcome = try #require(rows.last { $0.0 == "finished" }?.1["outcome"] as? [String: Any])
+            #expect(outcome["reference_kind"] as? String == "kind-b", "\(outcome)")
+            let winner = try #require(outcome["winner"] as? Int)
+            // The winner's figure was taken on a kind-b node: its own evaluation, the end-of-run measurement
+            // beside the runner-up, or a measurement of its own made for that.
+            let measured = rows.filter { ($0.1["candidate"] as? Int) == winner }
+                .filter { ["evaluation_finished", "remeasured", "winner_remeasured"].contains($0.0) }
+            #expect(measured.contains { label($0.1) == "kind-b" }, "\(measured.map { ($0.0, label($0.1) ?? "-") })")
+        }
+    }
+
+    @Test("kiln mcp --executor ray: a real MCP client's evaluations run on the cluster and record their node")
+    func mcpOnCluster() async throws {
+        let cluster = try shared().cluster
+        try await withTemporaryDirectory { folder in
+            let runs = folder.appending(path: "runs")
+            let cache = try await Fixtures.freshCache(in: folder)
+            let client = try await Subprocess.run(
+                .name("python3"),
+                arguments: [
+                    Fixtures.file("mcp_client.py").path, Fixtures.kilnExecutable.path,
+                    Fixtures.root.appending(path: "tasks").path, runs.path, cache.path,
+                    Fixtures.taskFolder("matmul").appending(path: "seeds/tiled.c").path,
+                    Fixtures.file("hostile/no_write.c").path, Fixtures.file("hostile/fork_child.c").path,
+                    "--executor", "ray", "--ray-address", cluster.address,
+                ],
+                output: .string(limit: 1 << 20),
+                error: .string(limit: 1 << 20)
+            )
+            #expect(client.terminationStatus.isSuccess, "\(client.standardOutput)\n\(client.standardError)")
+            #expect(client.standardOutput.contains("check: evaluations are journaled in an mcp run"))
+            let id = try #require(Fixtures.runIDs(in: runs).first)
+            let events = try Self.events(runs.appending(path: "\(id)/journal.sqlite"))
+            let finished = events.filter { $0.kind == "evaluation_finished" }
+            #expect(finished.count >= 3)
+            #expect(finished.allSatisfy { $0.node != nil }, "every evaluation ran on a node of the cluster")
+        }
+    }
+
     @Test("a cluster that is not there at start: a clear error, exit code 69, and no run made")
     func clusterGone() async throws {
         try await withTemporaryDirectory { folder in
