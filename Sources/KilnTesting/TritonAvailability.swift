@@ -5,29 +5,7 @@ package import Foundation
 /// without it the Triton tests are skipped, saying why.
 package enum TritonAvailability {
     /// The Python that imports torch and triton, or nil.
-    package static let python: String? = {
-        let environment = ProcessInfo.processInfo.environment
-        var candidates: [String] = []
-        if let python = environment["KILN_PYTHON"], !python.isEmpty {
-            candidates = [python]
-        } else if let venv = environment["KILN_VENV"], !venv.isEmpty {
-            candidates = [venv + "/bin/python"]
-        } else {
-            let cache = environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache"
-            candidates = [cache + "/kiln/venv/bin/python", "/usr/bin/python3"]
-        }
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-            let process = Process()
-            process.executableURL = URL(filePath: candidate)
-            process.arguments = ["-c", "import torch, triton, numpy"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { continue }
-            process.waitUntilExit()
-            if process.terminationStatus == 0 { return candidate }
-        }
-        return nil
-    }()
+    package static let python = PythonAvailability.find(importing: "torch, triton, numpy", systemFallback: true)
 
     /// True when the Triton backend can run here.
     package static var isAvailable: Bool { python != nil }
