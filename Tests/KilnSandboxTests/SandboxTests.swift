@@ -46,8 +46,8 @@ struct SandboxTests {
     func writableAndProc() async throws {
         try await withTemporaryDirectory { folder in
             let result = try await Self.shell(
-                "echo made > /work/out.txt && ls /proc | grep -c '^[0-9]'",
-                mounts: [.system, .devNull, .proc, .writable(folder, at: "/work")]
+                "echo made > /scratch/out.txt && ls /proc | grep -c '^[0-9]'",
+                mounts: [.system, .devNull, .proc, .writable(folder, at: "/scratch")]
             )
             #expect(result.isSuccess, "\(result.output)")
             #expect(try String(contentsOf: folder.appending(path: "out.txt"), encoding: .utf8) == "made\n")
