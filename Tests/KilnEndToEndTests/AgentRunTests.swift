@@ -187,14 +187,16 @@ struct AgentBudgetTests {
             }
             var killed = false
             var killsInProgress = 0
-            for _ in 0..<4 where runs(in: folder).isEmpty {
+            // A machine busy with the rest of the suite can take longer than the first delay to start the
+            // run at all: each try waits two seconds longer.
+            for attempt in 0..<4 where runs(in: folder).isEmpty {
                 killed = try await runKilnAndKill(
                     [
                         "run", Fixtures.taskFolder("matmul").path, "--model", "scripted:\(script.path)",
                         "--no-seed-eval",
                         "--min-pairs", "2", "--max-pairs", "2",
                     ] + common,
-                    after: .milliseconds(Int.random(in: 1500...3000))
+                    after: .milliseconds(Int.random(in: 1500...3000) + attempt * 2000)
                 )
                 if killed, try await caughtInProgress() { killsInProgress += 1 }
             }
