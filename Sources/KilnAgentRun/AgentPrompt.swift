@@ -37,7 +37,7 @@ enum AgentPrompt {
             }
             .joined(separator: "; ")
         return """
-            You are Kiln's kernel engineer. Your goal: an implementation of the \(isC ? "C" : "Triton (Python)") function `\(task.entryPoint)` that is correct and as fast as possible on this machine. Kiln scores a candidate by its speedup over the task's baseline: on each suite shape, the median of per-pair time ratios (baseline over candidate, timed interleaved on fresh inputs); overall, their geometric mean over the whole suite. At the end, the fastest full-suite candidates are checked on held-out shapes and the fastest that passes wins.
+            You are Kiln's kernel engineer. Your goal: an implementation of the \(isC ? "C" : "Triton (Python)") function `\(task.entryPoint)` that is correct and as fast as possible on this machine. Kiln scores a candidate by its speedup over the task's baseline: on each suite shape, the baseline's time over the candidate's, each the lower decile of its calls (timed interleaved, on fresh inputs: what disturbs a call only adds time); overall, their geometric mean over the whole suite. At the end, the fastest full-suite candidates are checked on held-out shapes and the fastest that passes wins.
 
             ## Task: \(task.name)
             \(task.summary)

@@ -182,7 +182,11 @@ final class AgentRunContext: AgentToolbox, AgentHost, Sendable {
                     ? String(format: " (evaluated %d times, each %.2fx)", row.evaluations, low)
                     : String(format: " (evaluated %d times: %.2f-%.2fx)", row.evaluations, low, high)
             }
-            if candidate.result?.load?.isBusy == true { line += " [measured on a busy machine]" }
+            if candidate.result?.load?.isBusy == true {
+                line += " [measured on a busy machine]"
+            } else if row.busyEvaluations > 0 {
+                line += " [\(row.busyEvaluations) of \(row.evaluations) measured on a busy machine]"
+            }
             if let comparison = candidate.result?.comparison {
                 line += String(
                     format: " · beside %@ %.2fx: %@",

@@ -10,7 +10,7 @@ package struct BaselineFigures: Codable, Sendable, Hashable {
         package var name: String
         /// Its parameters, summarised.
         package var parameters: String
-        /// The baseline's median time per call, seconds.
+        /// The baseline's time per call (the lower decile of its timed calls), seconds.
         package var seconds: Double
         /// Its rate, GFLOP/s.
         package var gflops: Double
@@ -22,7 +22,7 @@ package struct BaselineFigures: Codable, Sendable, Hashable {
         package var flops: Double
         /// The minimum bytes one call moves.
         package var bytes: Double
-        /// How many timed calls the median is over.
+        /// How many timed calls the time is over.
         package var calls: Int
         /// The useful operations per minimum byte moved; nil when the task declares no bytes.
         package var arithmeticIntensity: Double? = nil

@@ -38,19 +38,21 @@ package struct ShapeResult: Codable, Sendable, Hashable {
     package var relL2Error: Double?
     /// How many calls' outputs were checked against the oracle.
     package var checkedCalls: Int
-    /// The baseline's median time per call, seconds.
+    /// The baseline's time per call, seconds: the lower decile of its timed calls (``DecileRatio``).
     package var baselineSeconds: Double?
-    /// The candidate's median time per call, seconds.
+    /// The candidate's time per call, seconds: the lower decile of its timed calls.
     package var candidateSeconds: Double?
-    /// The median of per-pair time ratios (baseline / candidate).
+    /// The baseline's time over the candidate's (``baselineSeconds`` / ``candidateSeconds``, each a lower
+    /// decile; see ``DecileRatio``).
     package var speedup: Double?
-    /// The 25th and 75th percentiles of those ratios.
+    /// The 25th and 75th percentiles of the per-pair time ratios (baseline / candidate): how noisy the pairs
+    /// were.
     package var speedupLow: Double?
     /// See ``speedupLow``.
     package var speedupHigh: Double?
     /// The number of timed pairs.
     package var pairs: Int
-    /// True when the ratios spread so widely that the median is not precise.
+    /// True when the per-pair ratios spread so widely that the figures are not precise.
     package var isNoisy: Bool
     /// The candidate's rate, GFLOP/s.
     package var gflops: Double?
@@ -70,19 +72,23 @@ package struct ShapeResult: Codable, Sendable, Hashable {
     package var baselineCPUSeconds: Double? = nil
     /// The candidate's median CPU time per timed call, seconds.
     package var candidateCPUSeconds: Double? = nil
-    /// The speedup median's 95% interval (the notch rule; see ``TimingStatistics/medianInterval``).
+    /// The speedup's 95% interval (a bootstrap over the pairs; see ``DecileRatio``).
     package var speedupInterval: LogInterval? = nil
     /// The candidate's speed over the rival's (the run's best or a named candidate) timed in the same
-    /// pairs: the median of rival time / candidate time, above 1 when the candidate is faster.
+    /// pairs: the rival's time over the candidate's (lower deciles, as ``speedup``), above 1 when the
+    /// candidate is faster.
     package var versus: Double? = nil
-    /// The quartiles of those ratios.
+    /// The quartiles of the per-pair ratios (rival time / candidate time).
     package var versusLow: Double? = nil
     /// See ``versusLow``.
     package var versusHigh: Double? = nil
-    /// The median's 95% interval.
+    /// The comparison's 95% interval (a bootstrap over the pairs).
     package var versusInterval: LogInterval? = nil
-    /// The rival's median time, seconds.
+    /// The rival's time (lower decile), seconds.
     package var rivalSeconds: Double? = nil
+    /// The baseline's median time per call, seconds: unlike ``baselineSeconds`` it moves with the
+    /// machine's load, which is what ``BaselineHistory`` watches.
+    package var baselineMedianSeconds: Double? = nil
     /// The candidate's memory traffic at the minimum bytes a call moves, GB/s.
     package var achievedGbs: Double? = nil
     /// The useful operations per minimum byte moved (flops / bytes); nil when the task declares no bytes.
@@ -109,13 +115,13 @@ package struct ShapeResult: Codable, Sendable, Hashable {
     ///   - maxAbsError: the largest absolute error seen.
     ///   - relL2Error: the largest relative L2 error seen.
     ///   - checkedCalls: how many calls' outputs were checked.
-    ///   - baselineSeconds: the baseline's median time per call.
-    ///   - candidateSeconds: the candidate's median time per call.
-    ///   - speedup: the median of per-pair ratios (baseline / candidate).
+    ///   - baselineSeconds: the baseline's time per call (lower decile).
+    ///   - candidateSeconds: the candidate's time per call (lower decile).
+    ///   - speedup: baseline time over candidate time.
     ///   - speedupLow: the ratios' 25th percentile.
     ///   - speedupHigh: the ratios' 75th percentile.
     ///   - pairs: the number of timed pairs.
-    ///   - isNoisy: whether the ratios spread too widely for a precise median.
+    ///   - isNoisy: whether the per-pair ratios spread too widely for precise figures.
     ///   - gflops: the candidate's rate, GFLOP/s.
     ///   - fractionOfPeak: that rate over the machine's all-core peak.
     ///   - flops: the useful floating-point operations of one call.
@@ -184,7 +190,7 @@ package struct EvaluationResult: Codable, Sendable, Hashable {
     package var verdict: Verdict
     /// The first reason the candidate failed, in one line; nil when correct.
     package var failure: String?
-    /// The geometric mean over shapes of the median speedups; nil unless correct.
+    /// The geometric mean over shapes of the speedups; nil unless correct.
     package var geomeanSpeedup: Double?
     /// Per-shape detail.
     package var shapes: [ShapeResult]

@@ -12,9 +12,9 @@ import Glibc
 /// How thoroughly an evaluation checks and times.
 package struct EvaluationOptions: Sendable, Hashable {
     /// The fewest timed pairs per shape.
-    package var minPairs = 5
+    package var minPairs = 12
     /// The most timed pairs per shape (more are taken while the ratios spread widely).
-    package var maxPairs = 15
+    package var maxPairs = 24
     /// Stop adding pairs once the ratios' interquartile range is this fraction of their median.
     package var targetSpread = 0.10
     /// Flag a shape as noisy when the spread ends above this.
@@ -389,7 +389,7 @@ package struct Evaluator: Sendable {
                 throw error
             }
             try Task.checkCancellation()
-            let drift = shapeResult.baselineSeconds.flatMap { seconds in
+            let drift = shapeResult.baselineMedianSeconds.flatMap { seconds in
                 history.record(
                     seconds,
                     shape: shape.name,
@@ -595,7 +595,7 @@ package struct Evaluator: Sendable {
     ) -> String {
         var hasher = SHA256()
         let parts: [String] = [
-            "kiln-evaluation-v3", request.task.contentHash, request.source, flags.joined(separator: " "),
+            "kiln-evaluation-v4", request.task.contentHash, request.source, flags.joined(separator: " "),
             request.configuration.label, request.shapes.map(\.driverSpec).joined(separator: "\n"),
             profile.fingerprint, target.tools, harness,
             "\(options.minPairs) \(options.maxPairs) \(options.targetSpread) \(options.warmups) \(options.isCorrectnessOnly)",

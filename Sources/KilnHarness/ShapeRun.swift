@@ -181,6 +181,7 @@ struct ShapeRun {
         let start = clock.now
         var versus: [Double] = []
         var rivalTimes: [Double] = []
+        var versusCandidateTimes: [Double] = []
         // With a rival the six orders of the three (each side first, second and third, after each of the
         // others) come round once every six pairs; the pairs end on a whole round, so no side is favoured by
         // where it ran, unless fewer than six pairs were asked for.
@@ -243,6 +244,7 @@ struct ShapeRun {
             if let rivalSeconds, rivalProblem == nil, candidateSeconds > 0 {
                 versus.append(rivalSeconds / candidateSeconds)
                 rivalTimes.append(rivalSeconds)
+                versusCandidateTimes.append(candidateSeconds)
             }
             var spread = TimingStatistics(ratios).relativeSpread ?? 1
             // A comparison with a rival is only as decisive as its own ratios: they must settle too.
@@ -254,27 +256,31 @@ struct ShapeRun {
                 break
             }
         }
+        // The figures are the sides' lower deciles (``DecileRatio``); the per-pair ratios' quartiles say
+        // how noisy the pairs were.
         let ratioStats = TimingStatistics(ratios)
-        let candidateMedian = TimingStatistics(candidateTimes).median ?? 0
+        let speed = DecileRatio(baselineTimes, over: candidateTimes)
+        let candidateTime = speed?.denominator ?? 0
         result.pairs = ratios.count
-        result.speedupInterval = ratioStats.medianInterval
+        result.speedupInterval = speed?.interval
         if rival != nil {
             if let rivalProblem {
                 result.notes.append("no comparison with \(rivalName ?? "the rival"): \(rivalProblem)")
-            } else if versus.count >= 2 {
+            } else if versus.count >= 2, let against = DecileRatio(rivalTimes, over: versusCandidateTimes) {
                 let stats = TimingStatistics(versus)
-                result.versus = stats.median
+                result.versus = against.ratio
                 result.versusLow = stats.quantile(0.25)
                 result.versusHigh = stats.quantile(0.75)
-                result.versusInterval = stats.medianInterval
-                result.rivalSeconds = TimingStatistics(rivalTimes).median
+                result.versusInterval = against.interval
+                result.rivalSeconds = against.numerator
             }
         }
-        result.speedup = ratioStats.median
+        result.speedup = speed?.ratio
         result.speedupLow = ratioStats.quantile(0.25)
         result.speedupHigh = ratioStats.quantile(0.75)
-        result.baselineSeconds = TimingStatistics(baselineTimes).median
-        result.candidateSeconds = candidateMedian
+        result.baselineSeconds = speed?.numerator
+        result.baselineMedianSeconds = TimingStatistics(baselineTimes).median
+        result.candidateSeconds = speed?.denominator
         result.coresUsed = TimingStatistics(coreUse).median
         result.baselineCPUSeconds = TimingStatistics(baselineCPU).median
         result.candidateCPUSeconds = TimingStatistics(candidateCPU).median
@@ -306,9 +312,9 @@ struct ShapeRun {
                     )
                 )
             }
-        } else if candidateMedian > 0 {
-            result.gflops = result.flops > 0 ? result.flops / candidateMedian / 1e9 : nil
-            result.achievedGbs = result.bytes > 0 ? result.bytes / candidateMedian / 1e9 : nil
+        } else if candidateTime > 0 {
+            result.gflops = result.flops > 0 ? result.flops / candidateTime / 1e9 : nil
+            result.achievedGbs = result.bytes > 0 ? result.bytes / candidateTime / 1e9 : nil
         }
         result.correct = true
         return .passed(result)

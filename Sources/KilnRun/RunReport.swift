@@ -149,7 +149,7 @@ package struct RunReport: Sendable {
     }
 
     private var footer: String {
-        "<p class=\"note\">Written by Kiln \(esc(settings?.kilnVersion ?? "")) from the run's journal. Speedups are medians of interleaved baseline/candidate pairs on fresh inputs, each checked against the oracle.</p>"
+        "<p class=\"note\">Written by Kiln \(esc(settings?.kilnVersion ?? "")) from the run's journal. Speedups are the baseline's time over the candidate's, each the lower decile of interleaved calls on fresh inputs, every candidate call checked against the oracle.</p>"
     }
 
     /// The page's content without the document around it (the dashboard embeds it).

@@ -157,6 +157,8 @@ package struct RunState: Sendable {
         package var candidate: Candidate
         /// The geometric-mean speedups of all its correct full-suite evaluations, in order.
         package var speedups: [Double]
+        /// How many of those evaluations were taken on a busy machine.
+        package var busyEvaluations = 0
 
         /// How many times it was evaluated on the full suite, correct.
         package var evaluations: Int { speedups.count }
@@ -182,12 +184,14 @@ package struct RunState: Sendable {
                 design: candidate.record.source == nil ? candidate.record.design : "",
                 configuration: candidate.record.configuration
             )
+            let busy = result.load?.isBusy == true ? 1 : 0
             if let row = rowOfKey[key] {
                 rows[row].speedups.append(speedup)
+                rows[row].busyEvaluations += busy
                 if speedup > rows[row].candidate.result?.geomeanSpeedup ?? 0 { rows[row].candidate = candidate }
             } else {
                 rowOfKey[key] = rows.count
-                rows.append(RankedCandidate(candidate: candidate, speedups: [speedup]))
+                rows.append(RankedCandidate(candidate: candidate, speedups: [speedup], busyEvaluations: busy))
             }
         }
         // Stable: among equal speedups the earlier candidate ranks first.

@@ -270,7 +270,7 @@ package actor KilnMCPServer {
                 "- \(shape.name): "
                     + String(
                         format:
-                            "%.3f ms per call, %.1f GFLOP/s (%.1f%% of peak), %.1f GB/s at minimum traffic; median of %d calls",
+                            "%.3f ms per call, %.1f GFLOP/s (%.1f%% of peak), %.1f GB/s at minimum traffic; lower decile of %d calls",
                         shape.seconds * 1e3,
                         shape.gflops,
                         shape.fractionOfPeak * 100,

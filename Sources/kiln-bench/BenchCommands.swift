@@ -32,6 +32,7 @@ struct EvalBench: AsyncParsableCommand {
         options.usesCache = false
         let evaluator = folders.evaluator
         var means: [Double] = []
+        var baselineTimes: [String: [Double]] = [:]
         var busy = 0
         for index in 1...max(repeats, 1) {
             let request = EvaluationRequest(
@@ -48,6 +49,11 @@ struct EvalBench: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             means.append(mean)
+            for shape in result.shapes {
+                if let seconds = shape.baselineSeconds, seconds > 0 {
+                    baselineTimes[shape.name, default: []].append(seconds)
+                }
+            }
             let shapes = result.shapes.map { shape in
                 let spread = shape.speedupLow.flatMap { low in
                     shape.speedupHigh.map { high in (high - low) / max(shape.speedup ?? 1, 1e-9) }
@@ -67,6 +73,19 @@ struct EvalBench: AsyncParsableCommand {
         if let low = means.min(), let high = means.max(), low > 0 {
             Terminal.out(
                 "geometric means differ by at most \(String(format: "%.1f", (high / low - 1) * 100))% over \(means.count) evaluations; the machine was busy during \(busy) of them"
+            )
+        }
+        // The control: the baseline is the same fixed kernel in every evaluation, so how far its own time
+        // moved between them is the machine's doing, not the candidate's or the harness's.
+        let moves = baselineTimes.values.compactMap { times -> Double? in
+            guard times.count == means.count, times.count >= 2, let low = times.min(), let high = times.max(), low > 0
+            else { return nil }
+            return high / low - 1
+        }
+        .sorted()
+        if let largest = moves.last {
+            Terminal.out(
+                "control: the baseline's own time per shape (the same fixed kernel each time) moved by up to \(String(format: "%.1f", largest * 100))% between evaluations (median over shapes \(String(format: "%.1f", moves[moves.count / 2] * 100))%): that much is the machine"
             )
         }
     }

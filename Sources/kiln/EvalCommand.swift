@@ -70,10 +70,10 @@ struct EvalCommand: AsyncParsableCommand {
     var timeout: Double?
 
     @Option(name: .customLong("min-pairs"), help: "Fewest timed baseline/candidate pairs per shape.")
-    var minPairs: Int = 5
+    var minPairs: Int = 12
 
     @Option(name: .customLong("max-pairs"), help: "Most timed pairs per shape (taken while timings are noisy).")
-    var maxPairs: Int = 15
+    var maxPairs: Int = 24
 
     @OptionGroup var cache: CacheOptions
     @OptionGroup var sandbox: SandboxOptions

@@ -86,7 +86,7 @@ enum ResultTable {
                 }
                 let pairs = result.shapes.map(\.pairs)
                 lines.append(
-                    "timing: median of \(pairs.min() ?? 0)-\(pairs.max() ?? 0) interleaved baseline/candidate pairs per shape, each on fresh inputs checked against the oracle"
+                    "timing: \(pairs.min() ?? 0)-\(pairs.max() ?? 0) interleaved baseline/candidate pairs per shape, each on fresh inputs checked against the oracle; times are each side's lower decile, IQR that of the per-pair ratios"
                 )
             } else if result.timingUnavailable != nil {
                 lines.append("correct on all \(result.shapes.count) shapes (correctness only: nothing was timed)")
@@ -107,7 +107,7 @@ enum ResultTable {
         return lines.joined(separator: "\n")
     }
 
-    /// The comparison with a rival: its median ratio and quartiles.
+    /// The comparison with a rival: its ratio and the quartiles of the per-pair ratios.
     static func versusCells(_ shape: ShapeResult) -> [String] {
         let ratio = shape.versus.map { fixed($0, 2) + "x" } ?? "-"
         guard let low = shape.versusLow, let high = shape.versusHigh else { return [ratio, "-"] }
