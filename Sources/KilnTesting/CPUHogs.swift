@@ -4,6 +4,11 @@ import SystemPackage
 /// Runs `body` while `count` busy-loop processes (`/bin/sh -c 'while :; do :; done'`) keep cores busy,
 /// then kills them (SIGKILL), also when `body` throws: a machine that other work is using, for tests of
 /// what Kiln measures on one.
+///
+/// Each loop runs in a session of its own, as other users' work would: with the kernel's autogroup
+/// scheduling (the default on most distributions), CPU is shared between sessions first, and Kiln's
+/// monitors and workers each start one, so loops left in the test's own session would share a single
+/// session's share and barely slow a worker.
 /// - Parameters:
 ///   - count: how many busy loops.
 ///   - body: the work to do meanwhile.
@@ -14,9 +19,12 @@ package func withCPUHogs<R: Sendable>(_ count: Int, _ body: () async throws -> R
     return try await withThrowingTaskGroup(of: Void.self, returning: R.self) { group in
         for _ in 0..<count {
             group.addTask {
+                var options = PlatformOptions()
+                options.createSession = true
                 _ = try await Subprocess.run(
                     .path(FilePath("/bin/sh")),
                     arguments: ["-c", "while :; do :; done"],
+                    platformOptions: options,
                     input: .none,
                     output: .discarded,
                     error: .discarded
