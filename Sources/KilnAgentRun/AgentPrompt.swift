@@ -142,7 +142,7 @@ enum AgentPrompt {
             lines.append(
                 String(
                     format:
-                        "Noise: the IQR of the seed's per-pair speedup ratios was %.1f-%.1f%% of the median across shapes (median %.1f%%); a difference smaller than that may be noise. `evaluate` with `repeat` shows how much a candidate's figures vary.",
+                        "Noise: the IQR of the seed's per-pair speedup ratios was %.1f-%.1f%% of the speedup across shapes (median %.1f%%); a difference smaller than that may be noise. `evaluate` with `repeat` shows how much a candidate's figures vary.",
                     noise.low * 100,
                     noise.high * 100,
                     noise.median * 100

@@ -85,14 +85,14 @@ extension ShapeResult {
     }
 
     /// What follows a timed shape's figures in a tool result: its roofline figures and a warning when its
-    /// ratios spread widely, as ", 12.3 GB/s, 45% of roofline (memory-bound), NOISY (IQR 74% of the median)".
+    /// ratios spread widely, as ", 12.3 GB/s, 45% of roofline (memory-bound), NOISY (IQR 74% of the speedup)".
     package var measurementSuffix: String {
         var text = rooflineSummary.map { ", \($0)" } ?? ""
         if isNoisy {
             let spread = speedupLow.flatMap { low in
                 speedupHigh.map { high in (high - low) / max(speedup ?? 1, 1e-12) }
             }
-            text += spread.map { String(format: ", NOISY (IQR %.0f%% of the median)", $0 * 100) } ?? ", NOISY"
+            text += spread.map { String(format: ", NOISY (IQR %.0f%% of the speedup)", $0 * 100) } ?? ", NOISY"
         }
         return text
     }

@@ -249,6 +249,27 @@ package struct RunOrchestrator: Sendable {
         return options
     }
 
+    /// A measurement of a candidate on the whole suite that the cache may not answer (the end-of-run
+    /// measurements).
+    private func freshSuiteRequest(
+        _ record: CandidateRecord,
+        source: String,
+        name: String,
+        task: KernelTask,
+        settings: RunSettings
+    ) -> EvaluationRequest {
+        var options = evaluationOptions(settings)
+        options.usesCache = false
+        return EvaluationRequest(
+            task: task,
+            source: source,
+            candidateName: name,
+            configuration: record.configuration,
+            shapes: task.suite,
+            options: options
+        )
+    }
+
     // MARK: - The end
 
     /// Checks the best candidates on the held-out shapes (best first, until one passes), re-measures the
@@ -303,15 +324,12 @@ package struct RunOrchestrator: Sendable {
                     // The end-of-run measurement beside the runner-up ran on the reference kind.
                     declared = remeasured
                 } else if let node = state.node(ofKind: reference, alive: liveNodes) {
-                    var options = evaluationOptions(settings)
-                    options.usesCache = false
-                    let request = EvaluationRequest(
-                        task: task,
+                    let request = freshSuiteRequest(
+                        candidate.record,
                         source: source,
-                        candidateName: "\(candidate.record.design) #\(candidate.record.id) (on \(reference))",
-                        configuration: candidate.record.configuration,
-                        shapes: task.suite,
-                        options: options
+                        name: "\(candidate.record.design) #\(candidate.record.id) (on \(reference))",
+                        task: task,
+                        settings: settings
                     )
                     do {
                         declared = try await ledger.timing {
@@ -363,15 +381,12 @@ package struct RunOrchestrator: Sendable {
             first.result?.geomeanSpeedup != nil, let source = settings.source(of: first.record),
             let rivalSource = settings.source(of: board[1].record)
         else { return true }
-        var options = evaluationOptions(settings)
-        options.usesCache = false
-        var request = EvaluationRequest(
-            task: task,
+        var request = freshSuiteRequest(
+            first.record,
             source: source,
-            candidateName: "\(first.record.design) #\(first.record.id) (beside #\(board[1].record.id))",
-            configuration: first.record.configuration,
-            shapes: task.suite,
-            options: options
+            name: "\(first.record.design) #\(first.record.id) (beside #\(board[1].record.id))",
+            task: task,
+            settings: settings
         )
         request.rival = Rival(
             name: "#\(board[1].record.id)",

@@ -157,7 +157,9 @@ import Testing
         shape.speedupHigh = 5.4
         shape.isNoisy = true
         shape.applyMachine(Self.machine)
-        #expect(shape.measurementSuffix == ", 10.0 GB/s, 40% of roofline (memory-bound), NOISY (IQR 74% of the median)")
+        #expect(
+            shape.measurementSuffix == ", 10.0 GB/s, 40% of roofline (memory-bound), NOISY (IQR 74% of the speedup)"
+        )
     }
 
     @Test("a failed shape says its verdict: a timing rejection is never labelled a wrong result")
