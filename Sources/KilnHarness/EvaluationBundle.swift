@@ -45,6 +45,9 @@ package struct EvaluationBundle: Sendable {
         var isCorrectnessOnly: Bool
         /// Format 2: the rival, when the evaluation times one beside the candidate.
         var rival: BundledRival?
+        /// Format 2: whether the result is kept in the node's cache (``EvaluationOptions/storesResult``);
+        /// absent means it is.
+        var storesResult: Bool?
     }
 
     private struct BundledRival: Codable {
@@ -89,7 +92,8 @@ package struct EvaluationBundle: Sendable {
             isCorrectnessOnly: options.isCorrectnessOnly,
             rival: request.rival.map {
                 BundledRival(name: $0.name, candidate: $0.candidate, source: $0.source, configuration: $0.configuration)
-            }
+            },
+            storesResult: options.storesResult
         )
         let folder = parent.appending(path: "\(identity.prefix(16))-\(UUID().uuidString.prefix(8))")
         do {
@@ -142,6 +146,7 @@ package struct EvaluationBundle: Sendable {
         options.seed = manifest.seed
         options.usesCache = manifest.usesCache
         options.isCorrectnessOnly = manifest.isCorrectnessOnly
+        options.storesResult = manifest.storesResult ?? true
         var request = EvaluationRequest(
             task: task,
             source: manifest.source,
@@ -180,6 +185,8 @@ package struct EvaluationBundle: Sendable {
                 "rival", rival.name, rival.candidate.map(String.init) ?? "-", rival.source, rival.configuration.label,
             ]
         }
+        // Likewise a result that is not to be kept, so that earlier bundles keep theirs.
+        if !options.storesResult { parts.append("not stored") }
         for part in parts {
             hasher.update(data: Data(part.utf8))
             hasher.update(data: Data([0]))

@@ -30,6 +30,11 @@ package struct EvaluationOptions: Sendable, Hashable {
     package var seed: UInt64?
     /// Reuse an identical earlier evaluation's result.
     package var usesCache = true
+    /// Keep this evaluation's result in the cache for identical later ones. A run's own re-measurements
+    /// (the leader beside the runner-up at the end) set it false: they are extra evidence, journaled as
+    /// such, and must not replace the result the run journaled for that candidate, which a resumed or
+    /// repeated run is answered with.
+    package var storesResult = true
     /// Check correctness only; no timing.
     package var isCorrectnessOnly = false
 
@@ -313,7 +318,7 @@ package struct Evaluator: Sendable {
                     )
                 }
             }
-            cache.store(result, key: key)
+            if options.storesResult { cache.store(result, key: key) }
             return result
         }
 

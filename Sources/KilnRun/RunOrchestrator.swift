@@ -260,6 +260,9 @@ package struct RunOrchestrator: Sendable {
     ) -> EvaluationRequest {
         var options = evaluationOptions(settings)
         options.usesCache = false
+        // Extra evidence, journaled as `remeasured`: the candidate's cached result stays the one its
+        // evaluation journaled, so that a resumed or repeated run is answered with that.
+        options.storesResult = false
         return EvaluationRequest(
             task: task,
             source: source,

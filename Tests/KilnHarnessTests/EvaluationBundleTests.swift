@@ -56,6 +56,18 @@ struct EvaluationBundleTests {
             let without = EvaluationBundle.identity(of: try Self.request(rival: false), sandboxMode: .isolated)
             let with = EvaluationBundle.identity(of: try Self.request(rival: true), sandboxMode: .isolated)
             #expect(without != with)
+            // A run's re-measurement travels as one the node must not keep in its cache.
+            var unkept = try Self.request(rival: true)
+            unkept.options.storesResult = false
+            let bundle = try EvaluationBundle.write(unkept, sandboxMode: .isolated, into: folder)
+            #expect(bundle.identity != with)
+            let (read, _) = try EvaluationBundle.read(bundle.folder)
+            #expect(!read.options.storesResult)
+            #expect(
+                try EvaluationBundle.read(
+                    EvaluationBundle.write(Self.request(rival: true), sandboxMode: .isolated, into: folder).folder
+                ).0.options.storesResult
+            )
         }
     }
 
