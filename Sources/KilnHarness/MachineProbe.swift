@@ -100,9 +100,24 @@ package struct MachineProbe: Sendable {
         return try await body()
     }
 
-    private func measureUnlocked() async throws(HarnessError) -> MachineProfile {
-        let folder = cacheDirectory.appending(path: "build/probe-\(UUID().uuidString)")
+    /// Measures the machine `rounds` times without touching the cached profile: a control for a
+    /// benchmark that wants to know how far the machine itself moved between its measurements.
+    /// - Parameter rounds: how many probe runs (each takes a few seconds).
+    /// - Returns: the readings, in order.
+    /// - Throws: ``HarnessError`` `.probeFailed` when the probe cannot be built or run.
+    package func uncachedReadings(rounds: Int) async throws(HarnessError) -> [ProbeReading] {
+        let folder = try await buildProbe()
         defer { try? FileManager.default.removeItem(at: folder) }
+        var readings: [ProbeReading] = []
+        for _ in 0..<max(rounds, 1) {
+            readings.append(try await readOnce(folder.appending(path: "probe"), in: folder))
+        }
+        return readings
+    }
+
+    /// Builds the probe in a fresh folder below the cache, which the caller removes.
+    private func buildProbe() async throws(HarnessError) -> URL {
+        let folder = cacheDirectory.appending(path: "build/probe-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
@@ -116,11 +131,18 @@ package struct MachineProbe: Sendable {
             directory: folder
         )
         guard build.isSuccess else {
+            try? FileManager.default.removeItem(at: folder)
             throw HarnessError(
                 .probeFailed,
                 "the machine probe does not compile:\n\(BuildLog.firstErrors(build.output))"
             )
         }
+        return folder
+    }
+
+    private func measureUnlocked() async throws(HarnessError) -> MachineProfile {
+        let folder = try await buildProbe()
+        defer { try? FileManager.default.removeItem(at: folder) }
         var readings: [ProbeReading] = []
         while readings.count < ProbeRounds.maximumRounds {
             readings.append(try await readOnce(folder.appending(path: "probe"), in: folder))

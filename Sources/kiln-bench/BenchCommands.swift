@@ -20,7 +20,22 @@ struct EvalBench: AsyncParsableCommand {
     @Option(name: .long, help: "How many evaluations.")
     var repeats = 2
 
+    @Option(name: .long, help: "The spread the geometric means should stay within, as a fraction (0.02 is 2%).")
+    var within = 0.02
+
+    @Option(
+        name: .customLong("probe-runs"),
+        help: "Probe runs before each evaluation, the control of how far the machine itself moved (0: none)."
+    )
+    var probeRuns = 2
+
     @OptionGroup var folders: BenchFolders
+
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, not \(repeats)") }
+        guard within > 0, within < 1 else { throw ValidationError("--within must be between 0 and 1, not \(within)") }
+        guard probeRuns >= 0 else { throw ValidationError("--probe-runs must be 0 or more, not \(probeRuns)") }
+    }
 
     func run() async throws {
         let task = try KernelTask.load(from: URL(filePath: self.task))
@@ -31,10 +46,14 @@ struct EvalBench: AsyncParsableCommand {
         var options = EvaluationOptions()
         options.usesCache = false
         let evaluator = folders.evaluator
-        var means: [Double] = []
-        var baselineTimes: [String: [Double]] = [:]
-        var busy = 0
-        for index in 1...max(repeats, 1) {
+        let probe = MachineProbe(cacheDirectory: folders.cacheURL)
+        var record = Repeatability()
+        for index in 1...repeats {
+            // The control first: the machine's own rates just before the evaluation, uncached.
+            let reading =
+                probeRuns > 0
+                ? ProbeRounds.profile(from: try await probe.uncachedReadings(rounds: probeRuns), measuredAt: Date())
+                : nil
             let request = EvaluationRequest(
                 task: task,
                 source: source,
@@ -48,12 +67,14 @@ struct EvalBench: AsyncParsableCommand {
                 Terminal.out("evaluation \(index): \(result.verdict.rawValue): \(result.failure ?? "")")
                 throw ExitCode(1)
             }
-            means.append(mean)
-            for shape in result.shapes {
-                if let seconds = shape.baselineSeconds, seconds > 0 {
-                    baselineTimes[shape.name, default: []].append(seconds)
-                }
-            }
+            var baselines: [String: Double] = [:]
+            for shape in result.shapes { baselines[shape.name] = shape.baselineSeconds }
+            record.add(
+                geomean: mean,
+                baselineSeconds: baselines,
+                wasBusy: result.load?.isBusy ?? false,
+                reading: reading
+            )
             let shapes = result.shapes.map { shape in
                 let spread = shape.speedupLow.flatMap { low in
                     shape.speedupHigh.map { high in (high - low) / max(shape.speedup ?? 1, 1e-9) }
@@ -65,29 +86,20 @@ struct EvalBench: AsyncParsableCommand {
             Terminal.out(
                 "evaluation \(index): geomean \(String(format: "%.3f", mean))x in \(String(format: "%.1f", result.wallSeconds)) s (build included) · \(shapes.joined(separator: ", "))"
             )
-            if let load = result.load {
-                if load.isBusy { busy += 1 }
-                Terminal.out("  load: \(load.note)")
+            if let reading {
+                Terminal.out(
+                    String(
+                        format:
+                            "  machine before it: all-core FMA %.0f GFLOP/s, memory bandwidth %.1f GB/s on one thread, %.1f on all",
+                        reading.peakGflopsAll,
+                        reading.bandwidthGbs1,
+                        reading.bandwidthGbsAll
+                    )
+                )
             }
+            if let load = result.load { Terminal.out("  load: \(load.note)") }
         }
-        if let low = means.min(), let high = means.max(), low > 0 {
-            Terminal.out(
-                "geometric means differ by at most \(String(format: "%.1f", (high / low - 1) * 100))% over \(means.count) evaluations; the machine was busy during \(busy) of them"
-            )
-        }
-        // The control: the baseline is the same fixed kernel in every evaluation, so how far its own time
-        // moved between them is the machine's doing, not the candidate's or the harness's.
-        let moves = baselineTimes.values.compactMap { times -> Double? in
-            guard times.count == means.count, times.count >= 2, let low = times.min(), let high = times.max(), low > 0
-            else { return nil }
-            return high / low - 1
-        }
-        .sorted()
-        if let largest = moves.last {
-            Terminal.out(
-                "control: the baseline's own time per shape (the same fixed kernel each time) moved by up to \(String(format: "%.1f", largest * 100))% between evaluations (median over shapes \(String(format: "%.1f", moves[moves.count / 2] * 100))%): that much is the machine"
-            )
-        }
+        for line in record.summary(target: within) { Terminal.out(line) }
     }
 }
 

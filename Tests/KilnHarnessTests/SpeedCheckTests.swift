@@ -79,6 +79,28 @@ struct SpeedCheckTests {
         }
     }
 
+    @Test("uncached readings (kiln-bench eval's control) measure the machine and leave its cached profile as it was")
+    func uncachedReadings() async throws {
+        _ = try await MachineProbe(cacheDirectory: Fixtures.sharedCache).profile()
+        try await withTemporaryDirectory { folder in
+            let cache = try Self.underReadCache(in: folder)
+            let before = try Data(contentsOf: cache.appending(path: "probe.json"))
+            let readings = try await MachineProbe(cacheDirectory: cache).uncachedReadings(rounds: 2)
+            #expect(readings.count == 2)
+            for reading in readings {
+                #expect(
+                    reading.peakGflopsAll > 0.5 && reading.bandwidthGbs1 > 0.5,
+                    "a real reading, not the cached one"
+                )
+                #expect(reading.load != nil, "each reading says the load it saw")
+            }
+            #expect(
+                try Data(contentsOf: cache.appending(path: "probe.json")) == before,
+                "the cached profile is untouched"
+            )
+        }
+    }
+
     @Test("a time impossible even after measuring again is an integrity violation that says it is a timing rejection")
     func impossibleAfterRemeasuring() async throws {
         _ = try await MachineProbe(cacheDirectory: Fixtures.sharedCache).profile()
