@@ -85,8 +85,8 @@ package final class RayLocalCluster: Sendable {
     ///   - environment: the nodes' environment.
     ///   - body: the work.
     /// - Returns: what `body` returns.
-    /// - Throws: ``ExecutorError`` `.bridgeFailed` when a node does not start within two minutes; what
-    ///   `body` throws.
+    /// - Throws: ``ExecutorError`` `.bridgeFailed` when a node does not start within two minutes, three
+    ///   times running; what `body` throws.
     package static func with<R: Sendable>(
         _ nodes: [Node],
         ray: String,
@@ -103,8 +103,9 @@ package final class RayLocalCluster: Sendable {
                     cluster.isStarted.withLock { $0 = true }
                     return try await body(cluster)
                 }
-            } catch let error as ExecutorError where error.code == .bridgeFailed && attempt < 2 {
-                // A node that did not come up on a busy machine (or a port taken meanwhile): once more, afresh.
+            } catch let error as ExecutorError where error.code == .bridgeFailed && attempt < 3 {
+                // A node that did not come up on a busy machine (Ray gives a raylet 30 s to register, which a
+                // loaded 2-core machine can miss twice running) or a port taken meanwhile: again, afresh.
                 guard !cluster.isStarted.withLock({ $0 }) else { throw error }
                 attempt += 1
             }
