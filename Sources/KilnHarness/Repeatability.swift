@@ -67,11 +67,14 @@ package struct Repeatability: Sendable {
         return (fma, one, all)
     }
 
-    /// The summary: the spread, the controls, and a verdict against `target`.
+    /// The summary: the spread, the controls, and a verdict against `target` (for one evaluation, how to
+    /// get more; for none, nothing).
     /// - Parameter target: the spread the geometric means should stay within (0.02 for 2%).
     /// - Returns: lines to print.
     package func summary(target: Double) -> [String] {
-        guard let spread = geomeanSpread else { return [] }
+        guard let spread = geomeanSpread else {
+            return geomeans.count == 1 ? ["one evaluation: pass --repeats 2 or more to see how far they repeat"] : []
+        }
         var lines = [
             "geometric means differ by at most \(percent(spread)) over \(geomeans.count) evaluations; the machine was busy during \(busyEvaluations) of them"
         ]

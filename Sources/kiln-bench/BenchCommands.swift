@@ -94,7 +94,7 @@ struct EvalBench: AsyncParsableCommand {
                         reading.peakGflopsAll,
                         reading.bandwidthGbs1,
                         reading.bandwidthGbsAll
-                    )
+                    ) + (reading.load.map { $0.isBusy ? " (\($0.note): these read low)" : "" } ?? "")
                 )
             }
             if let load = result.load { Terminal.out("  load: \(load.note)") }

@@ -88,5 +88,10 @@ struct RepeatabilityTests {
         #expect(uncontrolled.summary(target: 0.02).last == "verdict: not within 2% (14.3%); no probe control was taken")
         #expect(!uncontrolled.summary(target: 0.02).contains { $0.contains("the probe before each") })
         #expect(Repeatability().summary(target: 0.02).isEmpty)
+        #expect(
+            Self.record([8.0], readings: [Self.reading()]).summary(target: 0.02) == [
+                "one evaluation: pass --repeats 2 or more to see how far they repeat"
+            ]
+        )
     }
 }
