@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 package import KilnTask
 
 /// Checks that a driver speaks Kiln's driver protocol (docs/BACKENDS.md): the conformance test a person
@@ -230,5 +230,28 @@ extension Evaluator {
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         return await DriverConformance.check(try oracle.launch(shape, folder), timeout: .seconds(180))
+    }
+}
+
+extension Evaluator {
+    /// The command that starts a trusted implementation's driver for one shape, as an evaluation starts it
+    /// (for running a driver by hand, and for tests of a driver's lifetime).
+    /// - Parameters:
+    ///   - role: the oracle or the baseline.
+    ///   - task: the task.
+    ///   - shape: the shape.
+    ///   - logFolder: an existing folder for the implementation's log.
+    /// - Returns: the executable, its arguments and its whole environment.
+    /// - Throws: ``HarnessError`` when the task cannot be prepared or built here.
+    package func driverCommand(
+        for role: TrustedRole,
+        task: KernelTask,
+        shape: Shape,
+        logFolder: URL
+    ) async throws -> (executable: String, arguments: [String], environment: [String: String]) {
+        let (prepared, target) = try await prepare(task)
+        let backend = try await backend(for: prepared)
+        let launch = try await backend.trusted(role, task: prepared, target: target).launch(shape, logFolder)
+        return (launch.executable, launch.arguments, launch.environment)
     }
 }

@@ -64,12 +64,17 @@
 
 static int protocol_fd = -1;
 
+static void stop_worker_for_good(void);
+
 static void write_all(int fd, const void *data, size_t size) {
     const char *p = data;
     while (size > 0) {
         ssize_t n = write(fd, p, size);
         if (n < 0) {
             if (errno == EINTR) continue;
+            /* Kiln went away (a broken pipe): nobody will read a reply; the worker and its sandbox go too,
+             * or a frozen worker would outlive everything that could end it. */
+            stop_worker_for_good();
             _exit(4);
         }
         p += n;
@@ -91,8 +96,6 @@ static void reply(const char *format, ...) {
     line[n++] = '\n';
     write_all(protocol_fd, line, (size_t)n);
 }
-
-static void stop_worker_for_good(void);
 
 void kiln_fail(const char *format, ...) {
     char message[800];

@@ -478,6 +478,9 @@ static void run_init(const struct jail_config *config, int sync_fd, int parent_i
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("cannot set no_new_privs: %s", strerror(errno));
 
+    /* Changing the user and group above cleared the parent-death signal: set it again, so that the init
+     * (and with it the program) ends when whoever started it dies, however it dies. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     pid_t program = fork();
     if (program < 0) child_fail("cannot start the program: %s", strerror(errno));
     if (program == 0) start_program(config);
