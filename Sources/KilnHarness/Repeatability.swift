@@ -99,22 +99,36 @@ package struct Repeatability: Sendable {
             )
         } else if spread <= target {
             lines.append("verdict: repeats \(within) (\(percent(spread)))")
-        } else if let machine, max(machine.fmaAll, machine.bandwidth1, machine.bandwidthAll) > target {
-            let largest = max(machine.bandwidth1, machine.bandwidthAll)
-            let what =
-                largest >= machine.fmaAll
-                ? "its memory bandwidth moved \(percent(largest))" : "its FMA rate moved \(percent(machine.fmaAll))"
+        } else if let moved = machineMovement(beyond: target) {
             lines.append(
-                "verdict: not \(within) (\(percent(spread))), and the machine itself was not steady: while Kiln saw no other load, \(what) between evaluations. A figure cannot repeat more closely than the machine does; measure on a steadier machine to check \(within)"
+                "verdict: not \(within) (\(percent(spread))), and the machine itself was not steady: while Kiln saw no other load, \(moved) between evaluations. A figure cannot repeat more closely than the machine does; measure on a steadier machine to check \(within)"
             )
-        } else if machine != nil {
+        } else if machine != nil || baselineMoves != nil {
             lines.append(
-                "verdict: not \(within) (\(percent(spread))) although the probe read the machine steady to \(within): the spread is the harness's or the candidate's, not the machine's"
+                "verdict: not \(within) (\(percent(spread))) although the controls read the machine steady to \(within): the spread is the harness's or the candidate's, not the machine's"
             )
         } else {
-            lines.append("verdict: not \(within) (\(percent(spread))); no probe control was taken")
+            lines.append("verdict: not \(within) (\(percent(spread))); no control was taken")
         }
         return lines
+    }
+
+    /// What moved more than `target` between evaluations by the controls, the largest first: the probe's
+    /// rates (a spot check before each evaluation) or the baseline's own time (measured throughout, the
+    /// median over shapes); nil when nothing did.
+    private func machineMovement(beyond target: Double) -> String? {
+        var moves: [(Double, String)] = []
+        if let machine = machineMoves {
+            let bandwidth = max(machine.bandwidth1, machine.bandwidthAll)
+            moves.append((bandwidth, "its memory bandwidth moved \(percent(bandwidth))"))
+            moves.append((machine.fmaAll, "its FMA rate moved \(percent(machine.fmaAll))"))
+        }
+        if let baseline = baselineMoves {
+            moves.append(
+                (baseline.median, "the baseline's own time moved \(percent(baseline.median)) (median over shapes)")
+            )
+        }
+        return moves.filter { $0.0 > target }.max { $0.0 < $1.0 }?.1
     }
 
     private func percent(_ fraction: Double, digits: Int = 1) -> String {
