@@ -223,13 +223,23 @@ extension Evaluator {
     /// - Returns: the findings.
     /// - Throws: ``HarnessError`` when the backend cannot build or find its tools.
     package func conformance(of task: KernelTask, shape: Shape) async throws -> [DriverConformance.Finding] {
-        let (prepared, target) = try await prepare(task)
-        let backend = try await backend(for: prepared)
-        let oracle = try await backend.trusted(.oracle, task: prepared, target: target)
         let folder = cacheDirectory.appending(path: "logs/conformance-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        return await DriverConformance.check(try oracle.launch(shape, folder), timeout: .seconds(180))
+        let launch = try await trustedLaunch(.oracle, task: task, shape: shape, logFolder: folder)
+        return await DriverConformance.check(launch, timeout: .seconds(180))
+    }
+
+    /// The launch of a trusted implementation's driver for one shape, the task prepared and built here.
+    private func trustedLaunch(
+        _ role: TrustedRole,
+        task: KernelTask,
+        shape: Shape,
+        logFolder: URL
+    ) async throws -> DriverLaunch {
+        let (prepared, target) = try await prepare(task)
+        let backend = try await backend(for: prepared)
+        return try await backend.trusted(role, task: prepared, target: target).launch(shape, logFolder)
     }
 }
 
@@ -249,9 +259,7 @@ extension Evaluator {
         shape: Shape,
         logFolder: URL
     ) async throws -> (executable: String, arguments: [String], environment: [String: String]) {
-        let (prepared, target) = try await prepare(task)
-        let backend = try await backend(for: prepared)
-        let launch = try await backend.trusted(role, task: prepared, target: target).launch(shape, logFolder)
+        let launch = try await trustedLaunch(role, task: task, shape: shape, logFolder: logFolder)
         return (launch.executable, launch.arguments, launch.environment)
     }
 }
