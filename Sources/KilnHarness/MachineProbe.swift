@@ -93,7 +93,7 @@ package struct MachineProbe: Sendable {
             do {
                 try await Task.sleep(for: .milliseconds(50))
             } catch {
-                throw HarnessError(.internal, "cancelled while waiting for the machine probe")
+                throw HarnessError(.cancelled, "cancelled while waiting for the machine probe")
             }
         }
         defer { flock(fd, LOCK_UN) }

@@ -47,9 +47,11 @@ package struct PythonEnvironment: Sendable, Hashable, Codable {
 
     private static let probed = Mutex<[String: PythonEnvironment]>([:])
 
-    /// The first configured Python that runs, probed (once per process and executable).
+    /// The first configured Python that runs, probed (once per process and executable). A probe cut short
+    /// by cancellation says nothing about the Python: it throws `.cancelled`, so a Ctrl-C while PyTorch
+    /// imports is an interrupted run, never "no Python here".
     /// - Returns: the environment.
-    /// - Throws: ``HarnessError`` `.toolMissing` saying how to install or configure one.
+    /// - Throws: ``HarnessError`` `.toolMissing` saying how to install or configure one; `.cancelled`.
     static func find() async throws(HarnessError) -> PythonEnvironment {
         var tried: [String] = []
         for executable in configuredExecutables() {
@@ -63,6 +65,7 @@ package struct PythonEnvironment: Sendable, Hashable, Codable {
                 probed.withLock { $0[executable] = environment }
                 return environment
             case .failure(let problem):
+                if Task.isCancelled { throw HarnessError(.cancelled, "cancelled while probing \(executable)") }
                 tried.append("\(executable) (\(problem))")
             }
         }

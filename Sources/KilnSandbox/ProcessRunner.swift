@@ -37,7 +37,8 @@ package enum ProcessRunner {
     ///   - directory: its working folder.
     ///   - outputLimit: the most bytes of output kept.
     /// - Returns: what it did.
-    /// - Throws: ``SandboxError`` `.toolMissing` when it cannot be started, `.cancelled` when cancelled.
+    /// - Throws: ``SandboxError`` `.toolMissing` when it cannot be started, `.cancelled` when cancelled
+    ///   (also when the program ended while cancelled: what a killed program reports is nobody's fault).
     package static func run(
         _ executable: String,
         _ arguments: [String],
@@ -63,7 +64,11 @@ package enum ProcessRunner {
                 let text = String(decoding: result.standardOutput, as: UTF8.self)
                 return Output(status: result.terminationStatus, output: text, hasTimedOut: false)
             }
+            // A run cut short by cancellation (Ctrl-C) reports that, never the failure the kill caused.
+            if Task.isCancelled { throw SandboxError(.cancelled, "cancelled while running '\(executable)'") }
             return output ?? Output(status: .signaled(9), output: "", hasTimedOut: true)
+        } catch let error as SandboxError {
+            throw error
         } catch let error as SubprocessError where error.code == .outputLimitExceeded {
             return Output(status: .exited(1), output: "(output exceeded \(outputLimit) bytes)", hasTimedOut: false)
         } catch {

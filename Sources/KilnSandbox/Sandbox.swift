@@ -109,13 +109,15 @@ package struct Sandbox: Sendable {
     private static let checks = Mutex<[String: String?]>([:])
 
     /// Why no sandbox can be made here, or nil when one can (checked once per launcher and process).
-    /// Always nil in `.unsafeNone` mode.
+    /// Always nil in `.unsafeNone` mode. A check cut short by cancellation is no answer: it is not
+    /// remembered, and it throws, so a Ctrl-C during the check is never reported as "no sandbox here".
     /// - Returns: the reason, or nil.
-    package func unavailability() async -> String? {
+    /// - Throws: ``SandboxError`` `.cancelled` when cancelled before the check finished.
+    package func unavailability() async throws(SandboxError) -> String? {
         guard mode == .isolated else { return nil }
         if let known = Self.checks.withLock({ $0[launcher.path] }) { return known }
         let reason: String?
-        do {
+        do throws(SandboxError) {
             let result = try await ProcessRunner.run(launcher.path, ["--check"], timeout: .seconds(30))
             reason =
                 result.isSuccess
@@ -124,6 +126,8 @@ package struct Sandbox: Sendable {
                     of: "unavailable: ",
                     with: ""
                 )
+        } catch  where error.code == .cancelled {
+            throw error
         } catch {
             reason = "\(error)"
         }
@@ -132,9 +136,9 @@ package struct Sandbox: Sendable {
     }
 
     /// Throws unless untrusted programs can run in this mode here.
-    /// - Throws: ``SandboxError`` `.unavailable` saying why and what to do.
+    /// - Throws: ``SandboxError`` `.unavailable` saying why and what to do; `.cancelled` when cancelled.
     package func requireAvailable() async throws(SandboxError) {
-        guard let reason = await unavailability() else { return }
+        guard let reason = try await unavailability() else { return }
         throw SandboxError(
             .unavailable,
             "Kiln runs untrusted code only inside a sandbox, and none can be made here: \(reason). Allow unprivileged user namespaces (for example sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0), or pass --unsafe-no-sandbox to run without one (every result then says so)"

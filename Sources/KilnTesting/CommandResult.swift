@@ -83,17 +83,34 @@ package func runKilnAndKill(_ arguments: [String], after delay: Duration, in dir
 ///   - arguments: the arguments after `kiln`.
 ///   - signal: the signal to send, such as SIGINT.
 ///   - delay: how long to let it run first.
+///   - environment: variables to set or replace in its environment.
+///   - ready: when given, the signal waits (after `delay`, at most a minute more) until this holds, so
+///     that it reaches `kiln` at the moment a test means, whatever the machine's load.
 /// - Returns: exit code and output.
 /// - Throws: when it cannot be started.
-package func runKiln(_ arguments: [String], signal: Int32, after delay: Duration) async throws -> CommandResult {
+package func runKiln(
+    _ arguments: [String],
+    signal: Int32,
+    after delay: Duration,
+    environment: [String: String] = [:],
+    when ready: (@Sendable () -> Bool)? = nil
+) async throws -> CommandResult {
+    var updates: [Environment.Key: String?] = [:]
+    for (key, value) in environment { updates[Environment.Key(stringLiteral: key)] = value }
     let result = try await Subprocess.run(
         .path(.init(Fixtures.kilnExecutable.path)),
         arguments: Arguments(arguments),
+        environment: .inherit.updating(updates),
         input: .none,
         output: .string(limit: 4 << 20),
         error: .string(limit: 4 << 20)
     ) { execution in
         try? await Task.sleep(for: delay)
+        if let ready {
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(60)
+            while !ready(), clock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
+        }
         try? execution.send(signal: Signal(rawValue: signal))
     }
     let code: Int32 =

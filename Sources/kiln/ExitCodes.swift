@@ -13,6 +13,8 @@ enum ExitCodes {
     /// own (usage errors, `--help`, an explicit exit code), which it prints itself.
     static func report(_ error: any Error) -> (message: String, code: Int32)? {
         switch error {
+        case is CancellationError: (interruptedMessage, interrupted)
+        case let error as HarnessError where error.code == .cancelled: (interruptedMessage, interrupted)
         case let error as TaskError: (error.description, code(for: error))
         case let error as HarnessError: (error.description, code(for: error))
         case let error as RunError: (error.description, code(for: error))
@@ -61,6 +63,11 @@ enum ExitCodes {
 
     /// Another process holds the run (EX_TEMPFAIL: try again later).
     static let busy: Int32 = 75
+    /// Stopped by Ctrl-C or SIGTERM before anything was written (128 + SIGINT, as shells report it). A run
+    /// interrupted once it exists ends normally instead: journaled as interrupted, resumable, exit 0.
+    static let interrupted: Int32 = 130
+    static let interruptedMessage =
+        "interrupted before Kiln wrote anything (no run was made, so there is nothing to resume); run the command again"
 
     static func code(for error: RunError) -> Int32 {
         switch error.code {

@@ -181,7 +181,8 @@ struct InterruptTests {
                     "--cache-dir", cache.path,
                 ],
                 signal: SIGINT,
-                after: .seconds(6)
+                after: .seconds(6),
+                when: { !((try? FileManager.default.contentsOfDirectory(atPath: runs.path)) ?? []).isEmpty }
             )
             #expect(result.exitCode == 0, "\(result.stderr)")
             #expect(result.stdout.contains("interrupted after"))
@@ -190,6 +191,33 @@ struct InterruptTests {
             #expect(FileManager.default.fileExists(atPath: runs.appending(path: "\(id)/report.html").path))
             let list = try await runKiln(["runs", "--json", "--runs", runs.path])
             #expect(list.stdout.contains("\"status\" : \"interrupted\""))
+        }
+    }
+
+    @Test("Ctrl-C before a run is made (Kiln waiting to probe the machine) exits 130, says so, and leaves no run")
+    func interruptBeforeTheRun() async throws {
+        try await withTemporaryDirectory { folder in
+            // An empty cache must be probed first, and another holder of the probe's lock makes kiln wait.
+            let cache = folder.appending(path: "cache")
+            try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+            let lock = open(cache.appending(path: "probe.lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            #expect(lock >= 0)
+            defer { close(lock) }
+            #expect(flock(lock, LOCK_EX) == 0)
+            let runs = folder.appending(path: "runs")
+            let result = try await runKiln(
+                [
+                    "run", Fixtures.taskFolder("matmul").path, "--time", "2m", "--runs", runs.path, "--cache-dir",
+                    cache.path,
+                ],
+                signal: SIGINT,
+                after: .seconds(2)
+            )
+            #expect(result.exitCode == 130, "\(result.stdout)\(result.stderr)")
+            #expect(result.stderr.contains("nothing to resume"), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count <= 2, "\(result.stderr)")
+            let made = (try? FileManager.default.contentsOfDirectory(atPath: runs.path)) ?? []
+            #expect(made.isEmpty, "\(made)")
         }
     }
 }

@@ -56,6 +56,37 @@ struct TritonCommandTests {
         #expect(c.exitCode == 0, "\(c.stderr)")
     }
 
+    @Test("Ctrl-C while Kiln probes Python (PyTorch importing) interrupts the run; it is not 'no Python here'")
+    func interruptedWhileProbingPython() async throws {
+        try await withTemporaryDirectory { folder in
+            // A Python that takes its time to answer, as a cold PyTorch import does on a loaded machine.
+            let python = folder.appending(path: "slow-python")
+            let probing = folder.appending(path: "probing")
+            try "#!/bin/sh\ntouch '\(probing.path)'\nexec sleep 120\n".write(
+                to: python,
+                atomically: true,
+                encoding: .utf8
+            )
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
+            let runs = folder.appending(path: "runs")
+            // A cache of its own (the machine's profile copied in): no other test's probe holds its lock.
+            let cache = try await Fixtures.freshCache(in: folder)
+            let result = try await runKiln(
+                ["run", Fixtures.taskFolder("rmsnorm-triton").path, "--time", "2m", "--runs", runs.path]
+                    + ["--cache-dir", cache.path],
+                signal: SIGINT,
+                after: .seconds(1),
+                environment: ["KILN_PYTHON": python.path],
+                when: { FileManager.default.fileExists(atPath: probing.path) }
+            )
+            #expect(result.exitCode == 0, "\(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains("interrupted after"), "\(result.stdout)")
+            #expect(!result.stderr.contains("needs Python"), "\(result.stderr)")
+            let list = try await runKiln(["runs", "--json", "--runs", runs.path])
+            #expect(list.stdout.contains("\"status\" : \"interrupted\""), "\(list.stdout)")
+        }
+    }
+
     @Test("kiln run tunes a Triton task to a winner.py checked on the interpreter's held-out shapes")
     func runOnTheInterpreter() async throws {
         try await withTemporaryDirectory { folder in

@@ -21,7 +21,23 @@ struct SandboxTests {
     @Test("namespaces can be made here, or Kiln's tests could not run")
     func available() async throws {
         let sandbox = try await Fixtures.sandbox()
-        #expect(await sandbox.unavailability() == nil)
+        #expect(try await sandbox.unavailability() == nil)
+    }
+
+    @Test("a check cut short by Ctrl-C is a cancellation, not 'no sandbox here', and is not remembered")
+    func cancelledCheck() async throws {
+        try await withTemporaryDirectory { folder in
+            // A launcher of its own, so its check has not been made (and remembered) by another test.
+            let sandbox = try await Sandbox.prepare(cacheDirectory: folder, mode: .isolated)
+            let check = Task {
+                try? await Task.sleep(for: .seconds(60))
+                return try await sandbox.unavailability()
+            }
+            check.cancel()
+            let error = await #expect(throws: SandboxError.self) { try await check.value }
+            #expect(error?.code == .cancelled, "\(String(describing: error))")
+            #expect(try await sandbox.unavailability() == nil)
+        }
     }
 
     @Test("a program sees only the system, read-only, and what it was given: no host /proc, no home, no Kiln file")
