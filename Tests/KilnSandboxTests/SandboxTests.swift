@@ -127,8 +127,9 @@ struct SandboxTests {
             "/bin/sh",
             ["-c", "ulimit -v; test -d /proc/1 && echo host"],
             jail: jail,
-            timeout: .seconds(10)
+            timeout: .seconds(20)
         )
+        #expect(!result.hasTimedOut, "a shell's two commands took 20 s: the machine is swamped")
         #expect(result.output.contains(String(256 * 1024)), "\(result.output)")
         #expect(result.output.contains("host"))
     }
