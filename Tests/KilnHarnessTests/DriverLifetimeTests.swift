@@ -26,17 +26,6 @@ struct DriverLifetimeTests {
         }
     }
 
-    /// Reads one line of the driver's output.
-    static func line(_ handle: FileHandle) -> String {
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = handle.readData(ofLength: 1)
-            guard let byte = chunk.first, byte != UInt8(ascii: "\n") else { break }
-            bytes.append(byte)
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     /// Starts the matmul baseline's driver for one shape in its own cache and sets up one call, asks for
     /// it when `calling`, runs `end` (how Kiln goes away), then waits up to 15 s for every process of the
     /// driver to end; returns those left (then killed).
@@ -44,44 +33,32 @@ struct DriverLifetimeTests {
         -> [Int32]
     {
         try await withTemporaryDirectory { folder in
-            let evaluator = Evaluator(cacheDirectory: try await Fixtures.freshCache(in: folder))
+            let cache = try await Fixtures.freshCache(in: folder)
             let task = try Fixtures.task("matmul")
             let logs = folder.appending(path: "logs")
             try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-            let command = try await evaluator.driverCommand(
-                for: .baseline,
+            let driver = try await TrustedDriver(
+                .baseline,
                 task: task,
                 shape: try task.shapes(named: ["square-256"])[0],
-                logFolder: logs
+                cache: cache,
+                logs: logs
             )
-            let process = Process()
-            process.executableURL = URL(filePath: command.executable)
-            process.arguments = command.arguments
-            process.environment = command.environment
-            let input = Pipe()
-            let output = Pipe()
-            process.standardInput = input
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let reader = output.fileHandleForReading
-            let writer = input.fileHandleForWriting
-            #expect(Self.line(reader).hasPrefix("ready"))
-            try writer.write(contentsOf: Data("setup 7 0\n".utf8))
-            #expect(Self.line(reader).hasPrefix("ok"))
-            #expect(Self.processes(running: command.executable).count >= 2, "the monitor and the sandbox's init")
-            if calling { try writer.write(contentsOf: Data("call 5000\n".utf8)) }
-            try end(process, reader)
+            #expect(driver.line().hasPrefix("ready"))
+            #expect(try driver.request("setup 7 0").hasPrefix("ok"))
+            #expect(Self.processes(running: driver.executable).count >= 2, "the monitor and the sandbox's init")
+            if calling { try driver.send("call 5000") }
+            try end(driver.process, driver.reader)
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(15)
-            var left = Self.processes(running: command.executable)
+            var left = Self.processes(running: driver.executable)
             while !left.isEmpty, clock.now < deadline {
                 try await Task.sleep(for: .milliseconds(100))
-                left = Self.processes(running: command.executable)
+                left = Self.processes(running: driver.executable)
             }
             for pid in left { kill(pid, SIGKILL) }
-            try? writer.close()
-            process.waitUntilExit()
+            try? driver.writer.close()
+            driver.process.waitUntilExit()
             return left
         }
     }

@@ -16,6 +16,7 @@ RESOURCES = os.path.join(ROOT, "Sources", "KilnHarness", "Resources", "python")
 FIXTURES = os.path.join(HERE, "fixtures")
 EXTEND = os.path.join(ROOT, "tasks", "extend-attention-triton")
 RMSNORM = os.path.join(ROOT, "tasks", "rmsnorm-triton")
+INPLACE = os.path.join(ROOT, "Tests", "Fixtures", "inplace-axpy-triton")  # an in-place buffer (problem.inout)
 PYTHON = sys.executable
 WORKERS = 3  # driver processes started at once (a 2-core machine: they mostly wait on one another)
 

@@ -10,7 +10,7 @@ import struct
 import unittest
 
 import support
-from support import EXTEND, RMSNORM, evaluate, fixture, parallel, process_gone, run_shape, spec, start
+from support import EXTEND, INPLACE, RMSNORM, evaluate, fixture, parallel, process_gone, run_shape, spec, start
 
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
@@ -290,6 +290,31 @@ class IntegrityTests(unittest.TestCase):
                 self.assertEqual(verdict.kind, "wrong", verdict.text)
                 self.assertEqual(verdict.step, 1)  # the first call was right
         self.assertGreater(int(verdict.check["nonfinite"]), 0)
+
+    def test_an_inplace_buffer_starts_every_call_from_the_setup_and_is_checked_after(self):
+        shape_spec = spec(INPLACE, "tiny-odd")
+        candidate = start("candidate", INPLACE, os.path.join(INPLACE, "seeds", "blocked.py"), shape_spec)
+        oracle = start("oracle", INPLACE, os.path.join(INPLACE, "oracle.py"), shape_spec)
+        try:
+            setup = candidate.command("setup 5 3")
+            self.assertEqual(setup.kind, "ok", str(setup))
+            self.assertEqual(int(setup.fields["outputs"]), 1001 * 4)  # y is read back, x is not
+            for _ in range(3):  # left as the last call made it, y would gain alpha * x once more each time
+                call = candidate.command("call 30000")
+                self.assertEqual(call.kind, "ok", str(call))
+                self.assertEqual(call.fields["inputs"], setup.fields["inputs"])  # x only: y may change
+            outputs = candidate.out()
+            self.assertEqual(oracle.command("setup 5 3").fields["inputs"], setup.fields["inputs"])
+            self.assertEqual(oracle.command("call 30000").kind, "ok")
+            check = oracle.command(f"check {len(outputs)}", payload=outputs)
+            self.assertEqual(check.kind, "ok", str(check))
+            self.assertLessEqual(float(check.fields["max_abs"]), 1e-5, str(check))
+        finally:
+            candidate.close()
+            oracle.close()
+        wrong = evaluate(INPLACE, "tiny-odd", os.path.join(INPLACE, "overwrites.py"))
+        self.assertEqual(wrong.kind, "wrong", wrong.text)
+        self.assertEqual(wrong.step, 0)
 
     def test_the_interpreter_fixes_are_what_makes_bf16_dots_right(self):
         baseline = os.path.join(EXTEND, "baseline.py")

@@ -397,6 +397,11 @@ struct kiln_problem {
 static struct kiln_problem problem;
 static unsigned char *snapshot = NULL; /* the outputs as the last call left them */
 static size_t snapshot_size = 0;
+static unsigned char *pristine = NULL; /* the in-place buffers as the setup left them (the monitor's own memory) */
+static size_t pristine_size = 0;
+
+/* Whether the call's result is read from a buffer: outputs and in-place buffers. */
+static int is_result(const struct buffer *b) { return b->role == KILN_OUTPUT || b->role == KILN_INOUT; }
 
 static size_t dtype_size(enum kiln_dtype dtype) {
     switch (dtype) {
@@ -410,7 +415,8 @@ static size_t dtype_size(enum kiln_dtype dtype) {
 
 void *kiln_buffer(kiln_problem *p, const char *name, enum kiln_role role, enum kiln_dtype dtype, size_t count) {
     if (p->buffer_count == MAX_BUFFERS) kiln_fail("a problem may have at most %d buffers", MAX_BUFFERS);
-    if (role != KILN_INPUT && role != KILN_OUTPUT) kiln_fail("buffer '%s' has an unknown role", name);
+    if (role != KILN_INPUT && role != KILN_OUTPUT && role != KILN_INOUT)
+        kiln_fail("buffer '%s' has an unknown role %d (KILN_INPUT, KILN_OUTPUT or KILN_INOUT)", name, (int)role);
     size_t size = dtype_size(dtype);
     if (count > SIZE_MAX / size) kiln_fail("buffer '%s' of %zu elements is too large", name, count);
     struct buffer *b = &p->buffers[p->buffer_count++];
@@ -498,7 +504,8 @@ static void perturb_inputs(uint64_t seed) {
     kiln_rng_seed(&rng, seed ^ 0x7065727475726221ull);
     for (int i = 0; i < problem.buffer_count; i++) {
         struct buffer *b = &problem.buffers[i];
-        if (b->role != KILN_INPUT || b->count == 0 || (b->dtype != KILN_F32 && b->dtype != KILN_F64)) continue;
+        if (b->role == KILN_OUTPUT) continue; /* inputs and in-place buffers */
+        if (b->count == 0 || (b->dtype != KILN_F32 && b->dtype != KILN_F64)) continue;
         size_t changes = b->count / 64 + 1;
         for (size_t c = 0; c < changes; c++) {
             size_t j = (size_t)kiln_rng_below(&rng, b->count);
@@ -539,13 +546,40 @@ static uint64_t hash_inputs(void) {
 static size_t output_bytes(void) {
     size_t total = 0;
     for (int i = 0; i < problem.buffer_count; i++)
-        if (problem.buffers[i].role == KILN_OUTPUT) total += problem.buffers[i].bytes;
+        if (is_result(&problem.buffers[i])) total += problem.buffers[i].bytes;
     return total;
 }
 
-static void poison_outputs(void) {
+/* Keeps the in-place buffers' contents as the setup (and its perturbation) left them. */
+static void keep_pristine(void) {
+    size_t size = 0;
+    for (int i = 0; i < problem.buffer_count; i++)
+        if (problem.buffers[i].role == KILN_INOUT) size += problem.buffers[i].bytes;
+    if (size > pristine_size) {
+        free(pristine);
+        pristine = malloc(size);
+        if (!pristine) kiln_fail("could not allocate %zu bytes for the in-place buffers' copy", size);
+        pristine_size = size;
+    }
+    size_t offset = 0;
     for (int i = 0; i < problem.buffer_count; i++) {
         struct buffer *b = &problem.buffers[i];
+        if (b->role != KILN_INOUT) continue;
+        memcpy(pristine + offset, b->data, b->bytes);
+        offset += b->bytes;
+    }
+}
+
+/* Before every call: outputs NaN (or 0xFF bytes), in-place buffers back to the setup's contents. */
+static void prepare_results(void) {
+    size_t offset = 0;
+    for (int i = 0; i < problem.buffer_count; i++) {
+        struct buffer *b = &problem.buffers[i];
+        if (b->role == KILN_INOUT) {
+            memcpy(b->data, pristine + offset, b->bytes);
+            offset += b->bytes;
+            continue;
+        }
         if (b->role != KILN_OUTPUT) continue;
         if (b->dtype == KILN_F32) {
             float *f = (float *)b->data;
@@ -570,7 +604,7 @@ static void take_snapshot(void) {
     size_t offset = 0;
     for (int i = 0; i < problem.buffer_count; i++) {
         struct buffer *b = &problem.buffers[i];
-        if (b->role != KILN_OUTPUT) continue;
+        if (!is_result(b)) continue;
         memcpy(snapshot + offset, b->data, b->bytes);
         offset += b->bytes;
     }
@@ -591,7 +625,7 @@ static void compare(const unsigned char *other, size_t size) {
     const struct buffer *worst_buffer = NULL;
     for (int i = 0; i < problem.buffer_count; i++) {
         struct buffer *b = &problem.buffers[i];
-        if (b->role != KILN_OUTPUT) continue;
+        if (!is_result(b)) continue;
         const unsigned char *mine = snapshot + offset;
         const unsigned char *theirs = other + offset;
         offset += b->bytes;
@@ -919,9 +953,10 @@ static void command_setup(const char *arguments) {
     kiln_task_setup(&problem, &the_shape, seed);
     problem.live = 1;
     if (perturbation) perturb_inputs(perturbation);
+    keep_pristine();
     int outputs = 0;
-    for (int i = 0; i < problem.buffer_count; i++) outputs += problem.buffers[i].role == KILN_OUTPUT;
-    if (outputs == 0) kiln_fail("the instance declared no output buffer");
+    for (int i = 0; i < problem.buffer_count; i++) outputs += is_result(&problem.buffers[i]);
+    if (outputs == 0) kiln_fail("the instance declared no output buffer (KILN_OUTPUT or KILN_INOUT)");
     uintptr_t state = (uintptr_t)problem.state;
     if (state && (state < (uintptr_t)arena + KILN_ARENA_HEADER_BYTES || state >= (uintptr_t)arena + arena_used))
         kiln_fail("the instance's state (kiln_set_state) is not memory from kiln_alloc(): kiln_task_call() runs in "
@@ -944,7 +979,7 @@ static void command_call(const char *arguments) {
     }
     long timeout_ms = strtol(arguments, NULL, 10);
     if (timeout_ms <= 0) timeout_ms = 60000;
-    poison_outputs();
+    prepare_results();
     char stale;
     while (read(done_fd, &stale, 1) == 1) {
     } /* the done pipe is non-blocking here: whatever an earlier call left in it counts for nothing */

@@ -29,8 +29,11 @@ typedef struct kiln_problem kiln_problem; /* one problem instance, owned by the 
 typedef struct kiln_shape kiln_shape;     /* one shape's parameters, from task.toml */
 
 /* What a buffer is for. Inputs must be unchanged by the call; outputs are compared with the
- * oracle's (the driver fills them with NaN, or 0xFF bytes for integers, before every call). */
-enum kiln_role { KILN_INPUT = 0, KILN_OUTPUT = 1 };
+ * oracle's (the driver fills them with NaN, or 0xFF bytes for integers, before every call). An in-place
+ * buffer (KILN_INOUT: a residual updated in place, a KV cache appended to) is filled by the setup like an
+ * input, put back to exactly those contents before every call, and compared with the oracle's after it
+ * like an output. */
+enum kiln_role { KILN_INPUT = 0, KILN_OUTPUT = 1, KILN_INOUT = 2 };
 enum kiln_dtype { KILN_F32 = 0, KILN_F64 = 1, KILN_I32 = 2, KILN_I64 = 3 };
 
 /* Shape parameters. The *_or forms return `fallback` when the key is absent; the others stop the

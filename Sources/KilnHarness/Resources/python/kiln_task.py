@@ -13,6 +13,9 @@ accessors that stop with a task error naming the key), `seed` an int in 0..2**64
     q = problem.input("q", tensor)       # declare an input: a CPU tensor made from `g`; returns the
                                          # driver's tensor on problem.device holding the same values
     o = problem.output("o", (T, H), torch.float16)   # declare an output, allocated by the driver
+    r = problem.inout("residual", tensor)  # declare an in-place buffer (read and written by the call): made
+                                         # like an input, put back to these values before every call,
+                                         # compared with the oracle's after it like an output
     problem.work(flops=F, bytes=B)       # the useful work and the minimum traffic of one call
     problem.arguments(q, o, 0.125)       # the entry point's positional arguments: declared tensors
                                          # and Python scalars (int, float, bool)
@@ -28,8 +31,8 @@ Rules, which the driver relies on:
   so that an implementation caching answers keyed on pointers answers stale.
 - Buffers are reported (hashed, shipped, compared) in declaration order.
 - The driver owns every tensor: it allocates each one with guard bytes on both sides (writes outside
-  a tensor are detected), fills outputs with NaN (integers: -1) before every call, and hashes the
-  inputs after it.
+  a tensor are detected), fills outputs with NaN (integers: -1) and puts in-place buffers back to the
+  setup's values before every call, and hashes the inputs (not the in-place buffers) after it.
 
 Everything kernel-specific lives in the task folder; the driver knows nothing of any kernel.
 """
@@ -208,8 +211,15 @@ class Buffer:
         self.raw[:GUARD_BYTES].fill_(GUARD_BYTE)
         self.raw[GUARD_BYTES + self.nbytes:].fill_(GUARD_BYTE)
 
+    def keep_pristine(self):
+        """An in-place buffer: keeps its values as the setup (and its perturbation) left them."""
+        self.pristine = self.tensor.detach().clone()
+
     def poison(self):
-        if self.dtype.is_floating_point:
+        """Before a call: an output to NaN (integers: -1), an in-place buffer back to its setup's values."""
+        if self.role == "inout":
+            self.tensor.copy_(self.pristine)
+        elif self.dtype.is_floating_point:
             self.tensor.fill_(float("nan"))
         else:
             self.tensor.fill_(-1)
@@ -246,6 +256,15 @@ class Problem:
         buffer.tensor.copy_(tensor)
         return buffer.tensor
 
+    def inout(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        """Declares an in-place buffer with `tensor`'s values (made like an input's); returns the driver's
+        tensor on the device. The call updates it; it is compared with the oracle's after the call."""
+        if not isinstance(tensor, torch.Tensor):
+            raise TaskError(f"in-place buffer '{name}' is a {type(tensor).__name__}, not a tensor")
+        buffer = self._declare(name, "inout", tuple(tensor.shape), dtype_of(tensor.dtype))
+        buffer.tensor.copy_(tensor)
+        return buffer.tensor
+
     def output(self, name: str, shape, dtype) -> torch.Tensor:
         """Declares an output of `shape` and `dtype` (a torch dtype or its name), allocated by the driver."""
         shape = tuple(int(n) for n in shape)
@@ -262,8 +281,8 @@ class Problem:
         for i, a in enumerate(arguments):
             if isinstance(a, torch.Tensor):
                 if id(a) not in declared:
-                    raise TaskError(f"argument {i} is a tensor that was not declared with problem.input/output "
-                                    "(pass the tensor those return)")
+                    raise TaskError(f"argument {i} is a tensor that was not declared with problem.input, inout "
+                                    "or output (pass the tensor those return)")
             elif not isinstance(a, (bool, int, float)):
                 raise TaskError(f"argument {i} is a {type(a).__name__}: only declared tensors and int, float "
                                 "or bool scalars may be passed")
@@ -283,8 +302,8 @@ class Problem:
     def finish(self) -> None:
         if self._arguments is None:
             raise TaskError("the instance file's setup() did not call problem.arguments(...)")
-        if not any(b.role == "output" for b in self._declared):
-            raise TaskError("the instance declared no output")
+        if not self.outputs:
+            raise TaskError("the instance declared no output (problem.output or problem.inout)")
 
     def _declare(self, name: str, role: str, shape, dtype) -> Buffer:
         if not isinstance(name, str) or not name.isidentifier():
@@ -310,7 +329,13 @@ class Problem:
 
     @property
     def outputs(self) -> list[Buffer]:
-        return [b for b in self._declared if b.role == "output"]
+        """What the call's result is read from, in declaration order: outputs and in-place buffers."""
+        return [b for b in self._declared if b.role in ("output", "inout")]
+
+    @property
+    def filled(self) -> list[Buffer]:
+        """What the setup fills with values: inputs and in-place buffers."""
+        return [b for b in self._declared if b.role in ("input", "inout")]
 
     @property
     def call_arguments(self) -> tuple:

@@ -449,6 +449,9 @@ class Driver:
             task_error(f"the instance file's setup() raised {type(error).__name__}: {error}")
         if perturbation:
             self._perturb(perturbation)
+        for b in problem.outputs:
+            if b.role == "inout":
+                b.keep_pristine()
         if self.is_cuda:
             self.torch.cuda.synchronize()
         self.set_up = True
@@ -460,7 +463,7 @@ class Driver:
         torch = self.torch
         g = torch.Generator(device="cpu")
         g.manual_seed((perturbation ^ PERTURB_SALT) & 0xFFFF_FFFF_FFFF_FFFF)
-        for b in self.problem.inputs:
+        for b in self.problem.filled:
             if not b.dtype.is_floating_point or b.numel == 0:
                 continue
             picks = torch.randint(0, b.numel, (b.numel // 64 + 1,), generator=g)

@@ -1,0 +1,106 @@
+import Foundation
+import KilnHarness
+import KilnTask
+import KilnTesting
+import Testing
+
+/// In-place buffers (`KILN_INOUT`, `problem.inout`): filled by the setup, put back to those contents before
+/// every call, and compared with the oracle's after it. The fixture tasks are BLAS's saxpy, `y += alpha * x`.
+@Suite(.timeLimit(.minutes(5)))
+struct InPlaceBufferTests {
+    /// Evaluates a candidate of a fixture task: its suite when timed, else its suite and held-out shapes (on a
+    /// device that only checks correctness, the interpreter's).
+    static func evaluate(_ candidate: String, of name: String = "inplace-axpy", timed: Bool) async throws
+        -> EvaluationResult
+    {
+        let evaluator = Evaluator(cacheDirectory: Fixtures.sharedCache)
+        let (task, _) = try await evaluator.prepare(try KernelTask.load(from: Fixtures.file(name)))
+        let url = Fixtures.file("\(name)/\(candidate)")
+        let source = try String(contentsOf: url, encoding: .utf8)
+        var options = EvaluationOptions()
+        options.isCorrectnessOnly = !timed
+        options.minPairs = 4
+        options.maxPairs = 4
+        options.usesCache = false
+        let space = try TunableSpace.parse(source: source, file: url.lastPathComponent)
+        let request = EvaluationRequest(
+            task: task,
+            source: source,
+            candidateName: url.lastPathComponent,
+            configuration: space.defaultConfiguration,
+            shapes: timed ? task.suite : task.suite + task.heldout,
+            options: options
+        )
+        return try await evaluator.evaluate(request)
+    }
+
+    static func field(_ name: String, of reply: String) -> String? {
+        reply.split(separator: " ").first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+    }
+
+    @Test(
+        "the C driver puts an in-place buffer back before every call: three calls on one setup give one call's answer"
+    )
+    func restoredBeforeEveryCall() async throws {
+        try await withTemporaryDirectory { logs in
+            let task = try KernelTask.load(from: Fixtures.file("inplace-axpy"))
+            let shape = try task.shapes(named: ["odd"])[0]
+            let cache = Fixtures.sharedCache
+            let baseline = try await TrustedDriver(.baseline, task: task, shape: shape, cache: cache, logs: logs)
+            let oracle = try await TrustedDriver(.oracle, task: task, shape: shape, cache: cache, logs: logs)
+            defer {
+                baseline.close()
+                oracle.close()
+            }
+            #expect(baseline.line().hasPrefix("ready") && oracle.line().hasPrefix("ready"))
+            let setup = try baseline.request("setup 5 3")
+            #expect(Self.field("outputs", of: setup) == "\(300_007 * 4)", "y is read back, x is not: \(setup)")
+            let inputs = try #require(Self.field("inputs", of: setup))
+            for _ in 0..<3 {
+                // Left as the last call made it, y would gain alpha * x once more each time.
+                let call = try baseline.request("call 10000")
+                #expect(call.hasPrefix("ok ") && Self.field("inputs", of: call) == inputs, "x unchanged: \(call)")
+            }
+            let reply = try baseline.request("out")
+            let count = Int(Self.field("bytes", of: reply) ?? "") ?? 0
+            let outputs = baseline.bytes(count)
+            #expect(count == 300_007 * 4 && outputs.count == count, "\(reply)")
+            #expect(Self.field("inputs", of: try oracle.request("setup 5 3")) == inputs)
+            #expect(try oracle.request("call 10000").hasPrefix("ok "))
+            let check = try oracle.request("check \(outputs.count)", payload: outputs)
+            #expect(Self.field("max_abs", of: check).flatMap(Double.init).map { $0 < 1e-5 } == true, "\(check)")
+        }
+    }
+
+    @Test("the right in-place update passes a timed evaluation beside the in-place baseline")
+    func correctUpdate() async throws {
+        let result = try await Self.evaluate("seeds/unrolled.c", timed: true)
+        #expect(result.verdict == .correct, "\(result.failure ?? "")")
+        #expect(result.shapes.count == 2)
+        for shape in result.shapes { #expect((shape.speedup ?? 0) > 0, "\(shape.name) was timed") }
+        let checked = try await Self.evaluate("seeds/unrolled.c", timed: false)
+        #expect(checked.verdict == .correct, "\(checked.failure ?? "")")
+    }
+
+    @Test(
+        "an in-place buffer is read as the setup filled it (not NaN) and compared after the call",
+        arguments: ["overwrites.c", "adds_twice.c"]
+    )
+    func wrongUpdates(candidate: String) async throws {
+        let result = try await Self.evaluate(candidate, timed: false)
+        #expect(result.verdict == .wrongResult, "\(candidate): \(result.failure ?? "passed")")
+        #expect(result.failure?.contains("y[") == true, "\(result.failure ?? "")")
+    }
+
+    @Test(
+        "a Triton in-place update passes on every interpreter shape; overwriting the buffer fails",
+        .enabled(if: TritonAvailability.isAvailable, "needs a Python with torch and triton (.ci/run installs one)")
+    )
+    func triton() async throws {
+        let right = try await Self.evaluate("seeds/blocked.py", of: "inplace-axpy-triton", timed: false)
+        #expect(right.verdict == .correct, "\(right.failure ?? "")")
+        let wrong = try await Self.evaluate("overwrites.py", of: "inplace-axpy-triton", timed: false)
+        #expect(wrong.verdict == .wrongResult, "\(wrong.failure ?? "passed")")
+        #expect(wrong.failure?.contains("y[") == true, "\(wrong.failure ?? "")")
+    }
+}
