@@ -626,7 +626,8 @@ struct ShapeRun {
         }
         let tolerance = task.tolerance(forDtype: metrics["dtype"])
         if maxAbs > tolerance.maxAbs || relL2 > tolerance.relL2 || maxAbs.isNaN || relL2.isNaN {
-            let dtype = metrics["dtype"].map { " for \($0)" } ?? ""
+            // Named only when the task has a tolerance of its own for the dtype.
+            let dtype = metrics["dtype"].flatMap { task.tolerancesByDtype[$0] == nil ? nil : " for \($0)" } ?? ""
             return
                 "max abs error \(g3(maxAbs)) (tolerance\(dtype) \(g3(tolerance.maxAbs))) at \(worst): expected \(expected), got \(got); relative L2 error \(g3(relL2)) (tolerance \(g3(tolerance.relL2)))"
         }

@@ -307,6 +307,24 @@ void kiln_fill_normal_f32(kiln_rng *rng, float *out, size_t count, float scale) 
     }
 }
 
+void kiln_fill_normal_f16(kiln_rng *rng, uint16_t *out, size_t count, float scale) {
+    float chunk[256];
+    for (size_t i = 0; i < count; i += 256) {
+        size_t n = count - i < 256 ? count - i : 256;
+        kiln_fill_normal_f32(rng, chunk, n, scale);
+        for (size_t j = 0; j < n; j++) out[i + j] = kiln_f32_to_f16(chunk[j]);
+    }
+}
+
+void kiln_fill_normal_bf16(kiln_rng *rng, uint16_t *out, size_t count, float scale) {
+    float chunk[256];
+    for (size_t i = 0; i < count; i += 256) {
+        size_t n = count - i < 256 ? count - i : 256;
+        kiln_fill_normal_f32(rng, chunk, n, scale);
+        for (size_t j = 0; j < n; j++) out[i + j] = kiln_f32_to_bf16(chunk[j]);
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The arena: one sealed memfd, mapped at the same address here and in the worker
  */
@@ -409,6 +427,8 @@ static size_t dtype_size(enum kiln_dtype dtype) {
     case KILN_F64: return 8;
     case KILN_I32: return 4;
     case KILN_I64: return 8;
+    case KILN_F16: return 2;
+    case KILN_BF16: return 2;
     }
     kiln_fail("unknown buffer dtype %d", (int)dtype);
 }
@@ -505,13 +525,19 @@ static void perturb_inputs(uint64_t seed) {
     for (int i = 0; i < problem.buffer_count; i++) {
         struct buffer *b = &problem.buffers[i];
         if (b->role == KILN_OUTPUT) continue; /* inputs and in-place buffers */
-        if (b->count == 0 || (b->dtype != KILN_F32 && b->dtype != KILN_F64)) continue;
+        if (b->count == 0 || b->dtype == KILN_I32 || b->dtype == KILN_I64) continue;
         size_t changes = b->count / 64 + 1;
         for (size_t c = 0; c < changes; c++) {
             size_t j = (size_t)kiln_rng_below(&rng, b->count);
             double factor = 0.5 + kiln_rng_uniform(&rng);
-            if (b->dtype == KILN_F32) ((float *)b->data)[j] *= (float)factor;
-            else ((double *)b->data)[j] *= factor;
+            uint16_t *half = (uint16_t *)b->data;
+            switch (b->dtype) {
+            case KILN_F32: ((float *)b->data)[j] *= (float)factor; break;
+            case KILN_F64: ((double *)b->data)[j] *= factor; break;
+            case KILN_F16: half[j] = kiln_f32_to_f16((float)(kiln_f16_to_f32(half[j]) * factor)); break;
+            case KILN_BF16: half[j] = kiln_f32_to_bf16((float)(kiln_bf16_to_f32(half[j]) * factor)); break;
+            default: break;
+            }
         }
     }
 }
@@ -587,6 +613,9 @@ static void prepare_results(void) {
         } else if (b->dtype == KILN_F64) {
             double *d = (double *)b->data;
             for (size_t j = 0; j < b->count; j++) d[j] = NAN;
+        } else if (b->dtype == KILN_F16 || b->dtype == KILN_BF16) {
+            uint16_t *h = (uint16_t *)b->data, nan = b->dtype == KILN_F16 ? 0x7E00u : 0x7FC0u;
+            for (size_t j = 0; j < b->count; j++) h[j] = nan;
         } else {
             memset(b->data, 0xFF, b->bytes);
         }
@@ -613,6 +642,19 @@ static void take_snapshot(void) {
 /* ---------------------------------------------------------------------------------------------
  * Comparison (in the oracle's monitor: the reference never leaves it)
  */
+
+/* The least precise floating-point dtype among the results (for the task's tolerance by dtype, as the
+ * Triton driver reports it), or the results' integer dtype when none is floating point. */
+static const char *least_precise_dtype(void) {
+    static const char *names[] = {"float32", "float64", "int32", "int64", "float16", "bfloat16"};
+    static const int rank[] = {2, 3, 5, 5, 1, 0}; /* bfloat16 < float16 < float32 < float64 < integers */
+    int best = -1;
+    for (int i = 0; i < problem.buffer_count; i++) {
+        const struct buffer *b = &problem.buffers[i];
+        if (is_result(b) && (best < 0 || rank[b->dtype] < rank[best])) best = (int)b->dtype;
+    }
+    return best < 0 ? "float32" : names[best];
+}
 
 static void compare(const unsigned char *other, size_t size) {
     if (size != output_bytes()) {
@@ -644,6 +686,15 @@ static void compare(const unsigned char *other, size_t size) {
                 memcpy(&expected, mine + 8 * j, 8);
                 memcpy(&got, theirs + 8 * j, 8);
                 break;
+            case KILN_F16:
+            case KILN_BF16: {
+                uint16_t e, g;
+                memcpy(&e, mine + 2 * j, 2);
+                memcpy(&g, theirs + 2 * j, 2);
+                expected = b->dtype == KILN_F16 ? kiln_f16_to_f32(e) : kiln_bf16_to_f32(e);
+                got = b->dtype == KILN_F16 ? kiln_f16_to_f32(g) : kiln_bf16_to_f32(g);
+                break;
+            }
             case KILN_I32: {
                 int32_t e, g;
                 memcpy(&e, mine + 4 * j, 4);
@@ -684,8 +735,8 @@ static void compare(const unsigned char *other, size_t size) {
     double rel_l2 = nonfinite ? INFINITY : sqrt(err2 / (ref2 > 1e-300 ? ref2 : 1e-300));
     char where[400];
     element_name(worst_buffer, worst_index, where, sizeof where);
-    reply("ok max_abs=%.6g rel_l2=%.6g nonfinite=%zu worst=%s expected=%.9g got=%.9g", max_abs, rel_l2, nonfinite,
-          where, worst_expected, worst_got);
+    reply("ok max_abs=%.6g rel_l2=%.6g nonfinite=%zu worst=%s expected=%.9g got=%.9g dtype=%s", max_abs, rel_l2,
+          nonfinite, where, worst_expected, worst_got, least_precise_dtype());
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -141,6 +141,14 @@ void kiln_fill_normal_f32(kiln_rng *r, float *o, size_t c, float s) {
     (void)r, (void)o, (void)c, (void)s;
     misuse("kiln_fill_normal_f32");
 }
+void kiln_fill_normal_f16(kiln_rng *r, uint16_t *o, size_t c, float s) {
+    (void)r, (void)o, (void)c, (void)s;
+    misuse("kiln_fill_normal_f16");
+}
+void kiln_fill_normal_bf16(kiln_rng *r, uint16_t *o, size_t c, float s) {
+    (void)r, (void)o, (void)c, (void)s;
+    misuse("kiln_fill_normal_bf16");
+}
 
 /* ---------------------------------------------------------------------------------------------
  * The system-call allowlist

@@ -34,7 +34,9 @@ typedef struct kiln_shape kiln_shape;     /* one shape's parameters, from task.t
  * input, put back to exactly those contents before every call, and compared with the oracle's after it
  * like an output. */
 enum kiln_role { KILN_INPUT = 0, KILN_OUTPUT = 1, KILN_INOUT = 2 };
-enum kiln_dtype { KILN_F32 = 0, KILN_F64 = 1, KILN_I32 = 2, KILN_I64 = 3 };
+/* KILN_F16 (IEEE binary16) and KILN_BF16 (bfloat16) buffers hold each element's 16 bits (uint16_t); the
+ * conversions below (round to nearest even) make and read them, in any file. Compared in float64. */
+enum kiln_dtype { KILN_F32 = 0, KILN_F64 = 1, KILN_I32 = 2, KILN_I64 = 3, KILN_F16 = 4, KILN_BF16 = 5 };
 
 /* Shape parameters. The *_or forms return `fallback` when the key is absent; the others stop the
  * driver with a message naming the key when it is absent or of the wrong kind. */
@@ -74,6 +76,48 @@ double kiln_rng_normal(kiln_rng *rng);                 /* mean 0, deviation 1 */
 uint64_t kiln_rng_below(kiln_rng *rng, uint64_t bound); /* in [0, bound) */
 /* Fills `count` floats with normal values times `scale`, quickly. */
 void kiln_fill_normal_f32(kiln_rng *rng, float *out, size_t count, float scale);
+/* The same values as kiln_fill_normal_f32 would make, rounded to fp16 or bf16 bits. */
+void kiln_fill_normal_f16(kiln_rng *rng, uint16_t *out, size_t count, float scale);
+void kiln_fill_normal_bf16(kiln_rng *rng, uint16_t *out, size_t count, float scale);
+
+/* fp16 and bf16 bits to and from float, rounding to nearest even (NaN stays NaN, overflow goes to inf). */
+static inline uint32_t kiln_float_bits(float f) {
+    union { float f; uint32_t u; } v = {.f = f};
+    return v.u;
+}
+static inline float kiln_bits_float(uint32_t u) {
+    union { uint32_t u; float f; } v = {.u = u};
+    return v.f;
+}
+static inline float kiln_bf16_to_f32(uint16_t h) { return kiln_bits_float((uint32_t)h << 16); }
+static inline uint16_t kiln_f32_to_bf16(float f) {
+    uint32_t u = kiln_float_bits(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u); /* quiet NaN */
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+static inline float kiln_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1Fu, mantissa = h & 0x3FFu;
+    if (exponent == 0x1F) return kiln_bits_float(sign | 0x7F800000u | (mantissa << 13));
+    if (exponent == 0) { /* zero or subnormal: mantissa * 2^-24 */
+        float magnitude = (float)mantissa * 5.9604644775390625e-8f;
+        return sign ? -magnitude : magnitude;
+    }
+    return kiln_bits_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+}
+static inline uint16_t kiln_f32_to_f16(float f) {
+    uint32_t u = kiln_float_bits(f), sign = (u >> 16) & 0x8000u, a = u & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | ((a >> 13) & 0x3FFu)); /* NaN */
+    if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds to 65536 or more: inf */
+    if (a < 0x38800000u) { /* below 2^-14: a subnormal or zero, in units of 2^-24 */
+        float magnitude = kiln_bits_float(a) * 16777216.0f; /* exact; the float rounds to nearest even */
+        uint32_t m = (uint32_t)magnitude;
+        float rest = magnitude - (float)m;
+        if (rest > 0.5f || (rest == 0.5f && (m & 1u))) m++;
+        return (uint16_t)(sign | m);
+    }
+    uint32_t rounded = a + 0xFFFu + ((a >> 13) & 1u);
+    return (uint16_t)(sign | ((rounded - 0x38000000u) >> 13));
+}
 
 /* What a task's instance file defines. kiln_task_teardown() may free what setup allocated with
  * malloc(); buffers and kiln_alloc() memory are Kiln's. */

@@ -1,0 +1,10 @@
+/* Wrong: leaves the last 7 outputs unwritten (Kiln fills 16-bit outputs with NaN too). */
+#include "kiln_task.h"
+#include "scale16.h"
+
+void scale16(const uint16_t *x, uint16_t *y, float alpha, int64_t n, int is_bf16) {
+    for (int64_t i = 0; i + 7 < n; i++) {
+        if (is_bf16) y[i] = kiln_f32_to_bf16(alpha * kiln_bf16_to_f32(x[i]));
+        else y[i] = kiln_f32_to_f16(alpha * kiln_f16_to_f32(x[i]));
+    }
+}
