@@ -11,23 +11,7 @@ struct HalfPrecisionTests {
     static func evaluate(_ candidate: String, timed: Bool = false, shapes: [String]? = nil) async throws
         -> EvaluationResult
     {
-        let task = try KernelTask.load(from: Fixtures.file("half-scale"))
-        let url = Fixtures.file("half-scale/\(candidate)")
-        let source = try String(contentsOf: url, encoding: .utf8)
-        var options = EvaluationOptions()
-        options.isCorrectnessOnly = !timed
-        options.minPairs = 3
-        options.maxPairs = 3
-        options.usesCache = false
-        let request = EvaluationRequest(
-            task: task,
-            source: source,
-            candidateName: url.lastPathComponent,
-            configuration: try TunableSpace.parse(source: source, file: url.lastPathComponent).defaultConfiguration,
-            shapes: try shapes.map { try task.shapes(named: $0) } ?? (timed ? task.suite : task.suite + task.heldout),
-            options: options
-        )
-        return try await Evaluator(cacheDirectory: Fixtures.sharedCache).evaluate(request)
+        try await evaluateFixture(candidate, of: "half-scale", timed: timed, shapes: shapes, pairs: 3)
     }
 
     @Test("a correct fp16 and bf16 kernel (the compiler's _Float16 against Kiln's conversions) passes, timed")

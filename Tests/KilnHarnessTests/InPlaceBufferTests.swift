@@ -8,30 +8,10 @@ import Testing
 /// every call, and compared with the oracle's after it. The fixture tasks are BLAS's saxpy, `y += alpha * x`.
 @Suite(.timeLimit(.minutes(5)))
 struct InPlaceBufferTests {
-    /// Evaluates a candidate of a fixture task: its suite when timed, else its suite and held-out shapes (on a
-    /// device that only checks correctness, the interpreter's).
     static func evaluate(_ candidate: String, of name: String = "inplace-axpy", timed: Bool) async throws
         -> EvaluationResult
     {
-        let evaluator = Evaluator(cacheDirectory: Fixtures.sharedCache)
-        let (task, _) = try await evaluator.prepare(try KernelTask.load(from: Fixtures.file(name)))
-        let url = Fixtures.file("\(name)/\(candidate)")
-        let source = try String(contentsOf: url, encoding: .utf8)
-        var options = EvaluationOptions()
-        options.isCorrectnessOnly = !timed
-        options.minPairs = 4
-        options.maxPairs = 4
-        options.usesCache = false
-        let space = try TunableSpace.parse(source: source, file: url.lastPathComponent)
-        let request = EvaluationRequest(
-            task: task,
-            source: source,
-            candidateName: url.lastPathComponent,
-            configuration: space.defaultConfiguration,
-            shapes: timed ? task.suite : task.suite + task.heldout,
-            options: options
-        )
-        return try await evaluator.evaluate(request)
+        try await evaluateFixture(candidate, of: name, timed: timed)
     }
 
     static func field(_ name: String, of reply: String) -> String? {

@@ -307,22 +307,21 @@ void kiln_fill_normal_f32(kiln_rng *rng, float *out, size_t count, float scale) 
     }
 }
 
-void kiln_fill_normal_f16(kiln_rng *rng, uint16_t *out, size_t count, float scale) {
+static void fill_normal_16(kiln_rng *rng, uint16_t *out, size_t count, float scale, uint16_t (*round16)(float)) {
     float chunk[256];
     for (size_t i = 0; i < count; i += 256) {
         size_t n = count - i < 256 ? count - i : 256;
         kiln_fill_normal_f32(rng, chunk, n, scale);
-        for (size_t j = 0; j < n; j++) out[i + j] = kiln_f32_to_f16(chunk[j]);
+        for (size_t j = 0; j < n; j++) out[i + j] = round16(chunk[j]);
     }
 }
 
+void kiln_fill_normal_f16(kiln_rng *rng, uint16_t *out, size_t count, float scale) {
+    fill_normal_16(rng, out, count, scale, kiln_f32_to_f16);
+}
+
 void kiln_fill_normal_bf16(kiln_rng *rng, uint16_t *out, size_t count, float scale) {
-    float chunk[256];
-    for (size_t i = 0; i < count; i += 256) {
-        size_t n = count - i < 256 ? count - i : 256;
-        kiln_fill_normal_f32(rng, chunk, n, scale);
-        for (size_t j = 0; j < n; j++) out[i + j] = kiln_f32_to_bf16(chunk[j]);
-    }
+    fill_normal_16(rng, out, count, scale, kiln_f32_to_bf16);
 }
 
 /* ---------------------------------------------------------------------------------------------
