@@ -96,7 +96,7 @@ package final class DashboardServer: Sendable {
     /// - Parameter id: the run's id (already resolved).
     /// - Returns: the render, or nil when the journal cannot be read.
     func live(of id: String) -> Rendered? {
-        slot(of: id).rendered.withLock { current(id, in: &$0) }
+        slot(of: id).rendered.withLock { current(id, in: &$0, maxAge: .seconds(1)) }
     }
 
     /// A run's live fragment as a server-sent `update` event, made once per render for every viewer.
@@ -104,7 +104,9 @@ package final class DashboardServer: Sendable {
     /// - Returns: the sequence it shows and the event, or nil when the journal cannot be read.
     func liveEvent(of id: String) -> (sequence: Int, event: ByteBuffer)? {
         slot(of: id).rendered.withLock { cached in
-            guard var rendered = current(id, in: &cached) else { return nil }
+            // An update is made for a journal sequence: every viewer of that sequence gets the same one,
+            // however long a loaded machine takes to wake them all.
+            guard var rendered = current(id, in: &cached, maxAge: nil) else { return nil }
             if let event = rendered.event { return (rendered.state.lastSequence, event) }
             let sequence = rendered.state.lastSequence
             let payload =
@@ -120,10 +122,16 @@ package final class DashboardServer: Sendable {
 
     /// The run's render, reused or made again; called under the run's own lock, so that the viewers
     /// of one update, who all ask at once, get the first one's render without reading the journal.
-    private func current(_ id: String, in slot: inout Rendered?) -> Rendered? {
+    /// - Parameters:
+    ///   - id: the run's id.
+    ///   - slot: the run's cached render.
+    ///   - maxAge: how old a render of the journal's last sequence may be (a page shows the elapsed time),
+    ///     or nil for any age.
+    /// - Returns: the render, or nil when the journal cannot be read.
+    private func current(_ id: String, in slot: inout Rendered?, maxAge: Duration?) -> Rendered? {
         let now = ContinuousClock.now
         if reusesRenders, let cached = slot, cached.state.lastSequence >= lastSequence(of: id) ?? .max,
-            now - cached.at < .seconds(1)
+            maxAge.map({ now - cached.at < $0 }) ?? true
         {
             return cached
         }
