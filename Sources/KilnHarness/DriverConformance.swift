@@ -7,8 +7,9 @@ package import KilnTask
 ///
 /// It starts the driver twice (inputs must depend only on (shape, seed), across processes) and checks
 /// the start-up line, each command's reply and fields, the raw bytes of `out`, `check` against the
-/// driver's own outputs (no difference) and against changed ones (a difference), errors for commands out
-/// of order or malformed, and a clean exit on `quit`.
+/// driver's own outputs (no difference) and against changed ones (a difference), a second call on one
+/// setup (the same outputs: in-place buffers are put back), errors for commands out of order or
+/// malformed, and a clean exit on `quit`.
 package enum DriverConformance {
     /// One check's outcome.
     package struct Finding: Sendable, Hashable, CustomStringConvertible {
@@ -153,6 +154,25 @@ package enum DriverConformance {
                     } else {
                         expect("'check' of changed outputs finds the difference", false, describe(different))
                     }
+                }
+                // A call starts from the setup's state: outputs refilled, in-place buffers put back. Loose
+                // enough for an implementation whose reductions are not deterministic on the device.
+                let repeated = "a second call on one setup gives the first call's outputs (rel_l2 ≤ 1e-3)"
+                let second = await driver.request("call 60000", timeout: timeout + .seconds(60))
+                if case .ok = second {
+                    let same = await driver.request("check \(bytes.count)", payload: bytes, timeout: timeout)
+                    if case .ok(let metrics) = same {
+                        let relL2 = Double(metrics["rel_l2"] ?? "") ?? .infinity
+                        expect(
+                            repeated,
+                            metrics["nonfinite"] == "0" && relL2 <= 1e-3,
+                            "check of the first call's outputs: \(metrics) (an in-place buffer not put back before each call?)"
+                        )
+                    } else {
+                        expect(repeated, false, describe(same))
+                    }
+                } else {
+                    expect(repeated, false, "the second call: \(describe(second))")
                 }
                 expect(
                     "an unknown command is an error",

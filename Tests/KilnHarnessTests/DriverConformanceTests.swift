@@ -15,7 +15,7 @@ struct DriverConformanceTests {
             of: task,
             shape: task.suite[0]
         )
-        #expect(findings.count >= 14)
+        #expect(findings.count >= 15)
         #expect(findings.allSatisfy { $0.passed }, "\(findings.filter { !$0.passed })")
     }
 
@@ -28,8 +28,23 @@ struct DriverConformanceTests {
         let evaluator = Evaluator(cacheDirectory: Fixtures.sharedCache)
         let prepared = try await evaluator.prepare(task).task
         let findings = try await evaluator.conformance(of: prepared, shape: prepared.suite[0])
-        #expect(findings.count >= 14)
+        #expect(findings.count >= 15)
         #expect(findings.allSatisfy { $0.passed }, "\(findings.filter { !$0.passed })")
+    }
+
+    @Test("an in-place driver passes every conformance check; one that never puts its buffer back fails that one")
+    func inPlace() async throws {
+        let task = try KernelTask.load(from: Fixtures.file("inplace-axpy"))
+        let findings = try await Evaluator(cacheDirectory: Fixtures.sharedCache).conformance(
+            of: task,
+            shape: task.suite[1]
+        )
+        #expect(findings.allSatisfy { $0.passed }, "\(findings.filter { !$0.passed })")
+        let repeated = "a second call on one setup gives the first call's outputs (rel_l2 ≤ 1e-3)"
+        #expect(findings.contains { $0.passed && $0.check == repeated })
+        let driver = Fixtures.file("drivers/accumulating_driver.py").path
+        let accumulating = await DriverConformance.check(command: ["/usr/bin/env", "python3", driver])
+        #expect(accumulating.filter { !$0.passed }.map(\.check) == [repeated], "\(accumulating)")
     }
 
     @Test("a careless driver fails the checks it breaks, each named")
