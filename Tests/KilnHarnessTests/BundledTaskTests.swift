@@ -45,6 +45,32 @@ struct BundledTaskTests {
         #expect(result.verdict == .wrongResult, "\(fixture): \(result.failure ?? "passed")")
     }
 
+    @Test(
+        "the bf16 in-place rmsnorm seed without eps, without the weight, or not writing the residual fails by far",
+        arguments: [
+            ("+ eps)", ")", "input["),
+            (" * kiln_bf16_to_f32(weight[j])", "", "input["),
+            ("res[j + l] = rounded;", "", "residual["),
+        ]
+    )
+    func wrongRMSNorm(dropping: String, for replacement: String, element: String) async throws {
+        let task = try Fixtures.task("rmsnorm-bf16")
+        let seed = try String(contentsOf: task.url(of: "seeds/rows.c"), encoding: .utf8)
+        #expect(seed.contains(dropping))
+        try await withTemporaryDirectory { folder in
+            let variant = folder.appending(path: "variant.c")
+            try seed.replacingOccurrences(of: dropping, with: replacement).write(
+                to: variant,
+                atomically: true,
+                encoding: .utf8
+            )
+            let result = try await Self.check(task: "rmsnorm-bf16", candidate: variant, shapes: ["decode-batch"])
+            #expect(result.verdict == .wrongResult, "without \(dropping): \(result.failure ?? "passed")")
+            let failure = result.failure ?? ""
+            #expect(failure.contains(element) && failure.contains("tolerance for bfloat16"), "\(failure)")
+        }
+    }
+
     @Test("a straightforward correct candidate passes")
     func naive() async throws {
         let result = try await Self.check(
@@ -58,7 +84,7 @@ struct BundledTaskTests {
     @Test(
         "each bundled seed design is correct on every suite and held-out shape",
         .timeLimit(.minutes(10)),  // eleven extend-attention shapes took 4 to 5 minutes under the suite's load
-        arguments: ["extend-attention", "matmul"]
+        arguments: ["extend-attention", "matmul", "rmsnorm-bf16"]
     )
     func seeds(task name: String) async throws {
         let task = try Fixtures.task(name)
