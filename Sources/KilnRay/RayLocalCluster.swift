@@ -85,7 +85,7 @@ package final class RayLocalCluster: Sendable {
     ///   - environment: the nodes' environment.
     ///   - body: the work.
     /// - Returns: what `body` returns.
-    /// - Throws: ``ExecutorError`` `.bridgeFailed` when a node does not start within two minutes, three
+    /// - Throws: ``ExecutorError`` `.bridgeFailed` when a node does not start within two minutes, four
     ///   times running; what `body` throws.
     package static func with<R: Sendable>(
         _ nodes: [Node],
@@ -103,10 +103,12 @@ package final class RayLocalCluster: Sendable {
                     cluster.isStarted.withLock { $0 = true }
                     return try await body(cluster)
                 }
-            } catch let error as ExecutorError where error.code == .bridgeFailed && attempt < 3 {
+            } catch let error as ExecutorError where error.code == .bridgeFailed && attempt < 4 {
                 // A node that did not come up on a busy machine (Ray gives a raylet 30 s to register, which a
-                // loaded 2-core machine can miss twice running) or a port taken meanwhile: again, afresh.
+                // loaded 2-core machine missed three times running in a CI rehearsal) or a port taken
+                // meanwhile: again, afresh, after a pause that lets a burst of load pass (15, 30, 45 s).
                 guard !cluster.isStarted.withLock({ $0 }) else { throw error }
+                try await Task.sleep(for: .seconds(15 * attempt))
                 attempt += 1
             }
         }

@@ -170,6 +170,16 @@ struct RunCommandTests {
 
 @Suite(.timeLimit(.minutes(5)))
 struct InterruptTests {
+    /// The processes that have `path` open.
+    static func holders(of path: String) -> [pid_t] {
+        let files = FileManager.default
+        return ((try? files.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }.filter { pid in
+            ((try? files.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).contains { fd in
+                (try? files.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) == path
+            }
+        }
+    }
+
     @Test("Ctrl-C stops a run cleanly: interrupted in the journal, a report written, resumable")
     func interrupt() async throws {
         try await withTemporaryDirectory { folder in
@@ -205,13 +215,18 @@ struct InterruptTests {
             defer { close(lock) }
             #expect(flock(lock, LOCK_EX) == 0)
             let runs = folder.appending(path: "runs")
+            // The signal goes once kiln has the lock file open (it is waiting for it): sent earlier, while kiln
+            // is still starting, it meets the default action and ends kiln without a word (a CI rehearsal).
+            let lockPath = cache.appending(path: "probe.lock").path
+            let me = getpid()
             let result = try await runKiln(
                 [
                     "run", Fixtures.taskFolder("matmul").path, "--time", "2m", "--runs", runs.path, "--cache-dir",
                     cache.path,
                 ],
                 signal: SIGINT,
-                after: .seconds(2)
+                after: .milliseconds(200),
+                when: { Self.holders(of: lockPath).contains { $0 != me } }
             )
             #expect(result.exitCode == 130, "\(result.stdout)\(result.stderr)")
             #expect(result.stderr.contains("nothing to resume"), "\(result.stderr)")
