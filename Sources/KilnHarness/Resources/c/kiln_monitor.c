@@ -416,6 +416,7 @@ static unsigned char *snapshot = NULL; /* the outputs as the last call left them
 static size_t snapshot_size = 0;
 static unsigned char *pristine = NULL; /* the in-place buffers as the setup left them (the monitor's own memory) */
 static size_t pristine_size = 0;
+static int called_since_setup = 0; /* whether the in-place buffers may differ from their pristine copy */
 
 /* Whether the call's result is read from a buffer: outputs and in-place buffers. */
 static int is_result(const struct buffer *b) { return b->role == KILN_OUTPUT || b->role == KILN_INOUT; }
@@ -575,33 +576,36 @@ static size_t output_bytes(void) {
     return total;
 }
 
-/* Keeps the in-place buffers' contents as the setup (and its perturbation) left them. */
-static void keep_pristine(void) {
+static int is_inout(const struct buffer *b) { return b->role == KILN_INOUT; }
+
+/* Copies every buffer `wanted` picks, in order, into `*copy` (grown to fit) in the monitor's own memory. */
+static void gather(int (*wanted)(const struct buffer *), unsigned char **copy, size_t *capacity) {
     size_t size = 0;
     for (int i = 0; i < problem.buffer_count; i++)
-        if (problem.buffers[i].role == KILN_INOUT) size += problem.buffers[i].bytes;
-    if (size > pristine_size) {
-        free(pristine);
-        pristine = malloc(size);
-        if (!pristine) kiln_fail("could not allocate %zu bytes for the in-place buffers' copy", size);
-        pristine_size = size;
+        if (wanted(&problem.buffers[i])) size += problem.buffers[i].bytes;
+    if (size > *capacity || !*copy) {
+        free(*copy);
+        *copy = malloc(size ? size : 1);
+        if (!*copy) kiln_fail("could not allocate %zu bytes for a copy of the buffers", size);
+        *capacity = size;
     }
     size_t offset = 0;
     for (int i = 0; i < problem.buffer_count; i++) {
         struct buffer *b = &problem.buffers[i];
-        if (b->role != KILN_INOUT) continue;
-        memcpy(pristine + offset, b->data, b->bytes);
+        if (!wanted(b)) continue;
+        memcpy(*copy + offset, b->data, b->bytes);
         offset += b->bytes;
     }
 }
 
-/* Before every call: outputs NaN (or 0xFF bytes), in-place buffers back to the setup's contents. */
+/* Before every call: outputs NaN (or 0xFF bytes), in-place buffers back to the setup's contents (only
+ * when a call since the setup may have changed them: Kiln's own evaluations set up before every call). */
 static void prepare_results(void) {
     size_t offset = 0;
     for (int i = 0; i < problem.buffer_count; i++) {
         struct buffer *b = &problem.buffers[i];
         if (b->role == KILN_INOUT) {
-            memcpy(b->data, pristine + offset, b->bytes);
+            if (called_since_setup) memcpy(b->data, pristine + offset, b->bytes);
             offset += b->bytes;
             continue;
         }
@@ -621,22 +625,7 @@ static void prepare_results(void) {
     }
 }
 
-static void take_snapshot(void) {
-    size_t size = output_bytes();
-    if (size > snapshot_size) {
-        free(snapshot);
-        snapshot = malloc(size ? size : 1);
-        if (!snapshot) kiln_fail("could not allocate %zu bytes for the outputs' copy", size);
-        snapshot_size = size;
-    }
-    size_t offset = 0;
-    for (int i = 0; i < problem.buffer_count; i++) {
-        struct buffer *b = &problem.buffers[i];
-        if (!is_result(b)) continue;
-        memcpy(snapshot + offset, b->data, b->bytes);
-        offset += b->bytes;
-    }
-}
+static void take_snapshot(void) { gather(is_result, &snapshot, &snapshot_size); }
 
 /* ---------------------------------------------------------------------------------------------
  * Comparison (in the oracle's monitor: the reference never leaves it)
@@ -1003,7 +992,8 @@ static void command_setup(const char *arguments) {
     kiln_task_setup(&problem, &the_shape, seed);
     problem.live = 1;
     if (perturbation) perturb_inputs(perturbation);
-    keep_pristine();
+    gather(is_inout, &pristine, &pristine_size);
+    called_since_setup = 0;
     int outputs = 0;
     for (int i = 0; i < problem.buffer_count; i++) outputs += is_result(&problem.buffers[i]);
     if (outputs == 0) kiln_fail("the instance declared no output buffer (KILN_OUTPUT or KILN_INOUT)");
@@ -1030,6 +1020,7 @@ static void command_call(const char *arguments) {
     long timeout_ms = strtol(arguments, NULL, 10);
     if (timeout_ms <= 0) timeout_ms = 60000;
     prepare_results();
+    called_since_setup = 1;
     char stale;
     while (read(done_fd, &stale, 1) == 1) {
     } /* the done pipe is non-blocking here: whatever an earlier call left in it counts for nothing */

@@ -215,11 +215,13 @@ class Buffer:
         """An in-place buffer: keeps its values as the setup (and its perturbation) left them."""
         self.pristine = self.tensor.detach().clone()
 
+    def restore(self):
+        """An in-place buffer: back to the values its setup left."""
+        self.tensor.copy_(self.pristine)
+
     def poison(self):
-        """Before a call: an output to NaN (integers: -1), an in-place buffer back to its setup's values."""
-        if self.role == "inout":
-            self.tensor.copy_(self.pristine)
-        elif self.dtype.is_floating_point:
+        """An output: NaN (integers: -1), so that what a call does not write fails the check."""
+        if self.dtype.is_floating_point:
             self.tensor.fill_(float("nan"))
         else:
             self.tensor.fill_(-1)
